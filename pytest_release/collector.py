@@ -1,0 +1,240 @@
+"""Controller-side gathering of reports into check records (xdist-safe).
+
+Two objects:
+- :class:`CheckIndex` runs wherever collection happens (the serial process or each xdist worker)
+  and knows which collected test belongs to which gate and item, and what was deselected. On a
+  worker it ships that map to the controller through ``config.workeroutput``.
+- :class:`SignOffCollector` runs on the controller only. It folds the setup/call/teardown reports
+  of every test (including the synthetic ``when="???"`` report of a crashed worker) into one
+  outcome per check and hands everything to :func:`verdict.decide`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import evidence as ev
+from .gates import GATES_BY_ID, GATES_BY_MARKER, ITEM_MARKER
+from .verdict import Attachment, CheckRecord, Measurement, SignOff, decide
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+WORKEROUTPUT_KEY = "pytest_release_index"
+_MODULE_GATE = re.compile(r"test_gate_([a-z]+)\.py")
+_MAX_MESSAGE = 600
+
+
+def describe(item: pytest.Item) -> dict[str, Any] | None:
+    """Gate, item id and title of a collected test, or None if it belongs to no gate."""
+    gate = None
+    for marker in item.iter_markers():
+        if marker.name in GATES_BY_MARKER:
+            gate = GATES_BY_MARKER[marker.name]
+            break
+    if gate is None:
+        return None
+    item_marker = item.get_closest_marker(ITEM_MARKER)
+    item_id = str(item_marker.args[0]) if item_marker and item_marker.args else None
+    title = None
+    if item_id is not None:
+        try:
+            title = gate.item(item_id).text
+        except KeyError:
+            item_id = None
+    if title is None:
+        doc = getattr(getattr(item, "function", None), "__doc__", None)
+        title = doc.strip().splitlines()[0] if doc and doc.strip() else item.name
+    return {"gate": gate.id, "item": item_id, "title": title}
+
+
+class CheckIndex:
+    """Which collected test is which gate check; what was deselected (per process)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.checks: dict[str, dict[str, Any]] = {}
+        self.deselected: dict[str, int] = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            info = describe(item)
+            if info is not None:
+                self.deselected[info["gate"]] = self.deselected.get(info["gate"], 0) + 1
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # trylast: runs after -m/-k deselection, so `items` is what will run.
+        for item in items:
+            info = describe(item)
+            if info is not None:
+                self.checks[item.nodeid] = info
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[WORKEROUTPUT_KEY] = json.dumps(
+                {"checks": self.checks, "deselected": self.deselected}
+            )
+
+
+def _short_message(report: pytest.TestReport) -> str | None:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        text = str(longrepr[2])
+        return text[len("Skipped: "):] if text.startswith("Skipped: ") else text
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        text = str(crash.message)
+    else:
+        text = str(longrepr).strip().splitlines()[-1] if str(longrepr).strip() else ""
+    for prefix in ("AssertionError: ", "Failed: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return text
+
+
+class _Phases:
+    __slots__ = ("reports", "properties", "duration")
+
+    def __init__(self) -> None:
+        self.reports: dict[str, pytest.TestReport] = {}
+        self.properties: list[tuple[str, Any]] = []
+        self.duration = 0.0
+
+
+class SignOffCollector:
+    """Registered as ``release-signoff`` on the controller; builds the SignOff at the end."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, index: CheckIndex) -> None:
+        self.config = config
+        self.settings = settings
+        self.index = index
+        self.remote_checks: dict[str, dict[str, Any]] = {}
+        self.remote_deselected: dict[str, int] = {}
+        self.phases: dict[str, _Phases] = {}
+        self.started_at = datetime.now(timezone.utc)
+        self._signoff: SignOff | None = None
+
+    # -- gathering -------------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        phases = self.phases.setdefault(report.nodeid, _Phases())
+        phases.reports[report.when or "???"] = report
+        phases.duration += float(getattr(report, "duration", 0.0) or 0.0)
+        if report.user_properties:
+            phases.properties = list(report.user_properties)
+        self._signoff = None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        payload = output.get(WORKEROUTPUT_KEY)
+        if not payload:
+            return
+        data = json.loads(payload)
+        self.remote_checks.update(data.get("checks", {}))
+        for gate, count in data.get("deselected", {}).items():
+            # Every worker collects and deselects the same tests: keep the largest, not the sum.
+            self.remote_deselected[gate] = max(self.remote_deselected.get(gate, 0), int(count))
+        self._signoff = None
+
+    # -- folding ---------------------------------------------------------------------------
+    def _info(self, nodeid: str, properties: list[tuple[str, Any]]) -> dict[str, Any] | None:
+        info = self.index.checks.get(nodeid) or self.remote_checks.get(nodeid)
+        if info is not None:
+            return info
+        for key, value in properties:
+            if key == ev.CHECK:
+                return dict(json.loads(value))
+        match = _MODULE_GATE.search(nodeid.split("::")[0])
+        if match and match.group(1) in GATES_BY_ID:
+            return {"gate": match.group(1), "item": None, "title": nodeid.split("::")[-1]}
+        return None
+
+    def _outcome(self, phases: _Phases) -> tuple[str, str | None]:
+        reports = phases.reports
+        if "???" in reports:
+            message = _short_message(reports["???"]) or ""
+            return "error", f"worker crashed while running this check {message}".strip()
+        setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
+        if setup is not None and setup.failed:
+            return "error", "error in setup: " + (_short_message(setup) or "")
+        if setup is not None and setup.skipped:
+            return "skipped", _short_message(setup)
+        if call is None:
+            return "skipped", "never ran (session interrupted or worker lost)"
+        if hasattr(call, "wasxfail"):
+            if call.skipped:
+                return "failed", f"expected failure (xfail) is not a pass: {call.wasxfail}".strip()
+        if call.failed:
+            return "failed", _short_message(call)
+        if call.skipped:
+            return "skipped", _short_message(call)
+        if teardown is not None and teardown.failed:
+            return "error", "error in teardown: " + (_short_message(teardown) or "")
+        if teardown is None:
+            return "skipped", "did not finish (no teardown report)"
+        return "passed", None
+
+    def records(self) -> list[CheckRecord]:
+        known = dict(self.remote_checks)
+        known.update(self.index.checks)
+        nodeids = list(dict.fromkeys([*known, *self.phases]))
+        records = []
+        for nodeid in nodeids:
+            phases = self.phases.get(nodeid, _Phases())
+            info = self._info(nodeid, phases.properties)
+            if info is None:
+                continue
+            if phases.reports:
+                outcome, message = self._outcome(phases)
+            else:
+                outcome, message = "skipped", "never ran (session interrupted or worker lost)"
+            measurements, attachments, reproduce = [], [], None
+            for key, value in phases.properties:
+                if key == ev.MEASUREMENT:
+                    measurements.append(Measurement.from_dict(json.loads(value)))
+                elif key == ev.ATTACHMENT:
+                    data = json.loads(value)
+                    attachments.append(Attachment(data["name"], data["media_type"], data["content"]))
+                elif key == ev.REPRODUCE:
+                    reproduce = json.loads(value)
+            if message:
+                message = self.settings.redact(message)
+                if len(message) > _MAX_MESSAGE:
+                    message = message[: _MAX_MESSAGE - 1] + "…"
+            records.append(
+                CheckRecord(
+                    nodeid=nodeid,
+                    gate=info["gate"],
+                    item=info["item"],
+                    title=info["title"],
+                    outcome=outcome,
+                    measurements=tuple(measurements),
+                    reproduce=reproduce,
+                    message=message,
+                    duration=phases.duration,
+                    attachments=tuple(attachments),
+                )
+            )
+        return records
+
+    def signoff(self) -> SignOff:
+        """The sign-off of everything reported so far (cached until the next report)."""
+        if self._signoff is None:
+            deselected = dict(self.remote_deselected)
+            for gate, count in self.index.deselected.items():
+                deselected[gate] = max(deselected.get(gate, 0), count)
+            release = self.settings.release
+            self._signoff = decide(
+                {"version": release.version, "commit": release.commit, "image": release.image},
+                self.records(),
+                generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                deselected=deselected,
+            )
+        return self._signoff

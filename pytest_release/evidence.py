@@ -1,0 +1,133 @@
+"""The evidence API: how a check records what it measured.
+
+Evidence rides on ``item.user_properties`` (serialised with every report, so it survives
+pytest-xdist and appears as JUnit XML ``<property>`` elements). Each entry's value is a JSON
+string so that any process boundary and any JUnit consumer sees the same thing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import operator
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
+
+import pytest
+
+from .verdict import Attachment, Measurement
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+MEASUREMENT = "release.measurement"
+REPRODUCE = "release.reproduce"
+ATTACHMENT = "release.attachment"
+CHECK = "release.check"
+NOT_MEASURED_PREFIX = "not measured: "
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda value, allowed: value in allowed,
+    "not in": lambda value, forbidden: value not in forbidden,
+}
+
+
+def not_measured(reason: str) -> NoReturn:
+    """Stop the current check and record it as *not measured* with ``reason``."""
+    __tracebackhide__ = True
+    pytest.skip(NOT_MEASURED_PREFIX + reason)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _fmt(value: Any, unit: str | None) -> str:
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    else:
+        text = str(value)
+    return f"{text} {unit}" if unit else text
+
+
+class Evidence:
+    """Records measured values for one check; ``check`` compares and fails with the numbers."""
+
+    def __init__(self, item: pytest.Item, settings: Settings, title: str) -> None:
+        self._item = item
+        self._settings = settings
+        self.title = title
+        self.soft_failures: list[str] = []
+
+    def _add(self, key: str, payload: Any) -> None:
+        text = self._settings.redact(json.dumps(_jsonable(payload), sort_keys=True))
+        self._item.user_properties.append((key, text))
+
+    def reproduce(self, command: str) -> None:
+        """The shell command a human runs to see the same fact (latest call wins)."""
+        self._add(REPRODUCE, command)
+
+    def record(self, name: str, value: Any, unit: str | None = None) -> None:
+        """Context that is shown but not compared (for example the RDB ``save`` setting)."""
+        self._add(MEASUREMENT, Measurement(name, _jsonable(value), unit).to_dict())
+
+    def attach(self, name: str, media_type: str, content: str) -> None:
+        """Attach a self-contained picture (``image/svg+xml``) or text to the check."""
+        self._add(ATTACHMENT, Attachment(name, media_type, content).to_dict())
+
+    def check(
+        self,
+        name: str,
+        value: Any,
+        op: str,
+        threshold: Any,
+        *,
+        unit: str | None = None,
+        reproduce: str | None = None,
+        soft: bool = False,
+    ) -> bool:
+        """Record ``value op threshold``; fail the check now (or at its end if ``soft``) if false.
+
+        The failure message names the checklist item, the expected and the measured value:
+        ``Maxmemory policy: noeviction: expected maxmemory-policy == noeviction, measured allkeys-lru``.
+        """
+        __tracebackhide__ = True
+        if op not in _OPS:
+            raise ValueError(f"unknown comparison {op!r}; use one of {', '.join(_OPS)}")
+        try:
+            ok = bool(_OPS[op](value, threshold))
+        except TypeError:
+            ok = False
+        if reproduce is not None:
+            self.reproduce(reproduce)
+        self._add(
+            MEASUREMENT,
+            Measurement(name, _jsonable(value), unit, op, _jsonable(threshold), ok).to_dict(),
+        )
+        if not ok:
+            message = self._settings.redact(
+                f"{self.title}: expected {name} {op} {_fmt(threshold, unit)}, "
+                f"measured {_fmt(value, unit)}"
+            )
+            if soft:
+                self.soft_failures.append(message)
+            else:
+                raise AssertionError(message)
+        return ok
+
+    def not_measured(self, reason: str) -> NoReturn:
+        """Stop here: the item could not be measured (reported as such, never as a pass)."""
+        __tracebackhide__ = True
+        not_measured(self._settings.redact(reason))

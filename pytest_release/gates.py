@@ -1,0 +1,151 @@
+"""The gate catalogue: the single source for markers, report order and checklist wording.
+
+The wording follows the v5.7.1 release checklist so that the Markdown sign-off reads like the
+document release managers already know; every item additionally names the check that earns it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Item:
+    """One checklist line inside a gate."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A pre-deployment gate: all of its items must be measured and pass."""
+
+    id: str
+    number: int
+    title: str
+    items: tuple[Item, ...]
+    validation_label: str
+    validation: tuple[str, ...]
+
+    @property
+    def marker(self) -> str:
+        return f"gate_{self.id}"
+
+    def item(self, item_id: str) -> Item:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        known = ", ".join(i.id for i in self.items)
+        raise KeyError(f"gate {self.id!r} has no item {item_id!r} (known: {known})")
+
+
+GATES: tuple[Gate, ...] = (
+    Gate(
+        "redis",
+        1,
+        "Redis Persistence",
+        (
+            Item("ttl", "TTL: 7 days configured"),
+            Item("maxmemory", "Maxmemory policy: noeviction"),
+            Item("aof", "Persistence: AOF enabled"),
+            Item("persisted_config", "Persisted config matches running config"),
+            Item("retry", "Retry strategy: Active"),
+            Item("p95", "Performance: P95 < 120ms"),
+        ),
+        "Validation",
+        (
+            "redis-cli INFO keyspace",
+            "redis-cli CONFIG GET maxmemory-policy",
+            "redis-cli CONFIG GET save",
+        ),
+    ),
+    Gate(
+        "api",
+        2,
+        "API Validation",
+        (
+            Item("schema", "Zod schema validation active"),
+            Item("jwt", "JWT authentication configured"),
+            Item("rate_limit", "Rate limiting enabled"),
+            Item("error_codes", "Error handling proper 4xx codes"),
+            Item("metrics_labels", "Metrics labeled correctly"),
+            Item("stored_ttl", "Stored records expire within the TTL bound"),
+        ),
+        "Validation",
+        (
+            "curl -X POST http://localhost:8080/api/v1/aiops/feedback \\",
+            '  -H "Content-Type: application/json" \\',
+            "  -d '{\"metric\":\"test\",\"anomaly\":true,\"verdict\":false,\"source\":\"api\","
+            "\"type\":\"bug\",\"severity\":\"low\",\"note\":\"test\"}'",
+        ),
+    ),
+    Gate(
+        "load",
+        3,
+        "Load Test",
+        (
+            Item("error_rate", "Error rate: < 0.5%"),
+            Item("p95", "P95 latency: < 120ms"),
+            Item("success_rate", "Success rate: > 99.5%"),
+            Item("profile", "Duration: 30s with 25 VUs"),
+        ),
+        "Run",
+        ("k6 run ops/loadtest_feedback_thresholds.k6.js",),
+    ),
+    Gate(
+        "security",
+        4,
+        "Security",
+        (
+            Item("trivy", "Trivy: CRITICAL = 0"),
+            Item("cosign", "Cosign: Signature verified"),
+            Item("kyverno", "Kyverno: Policies passing"),
+            Item("opa", "OPA: Authorization passing"),
+            Item("rbac", "RBAC: Least privilege enforced"),
+        ),
+        "Commands",
+        (
+            "trivy image --exit-code 1 --severity CRITICAL,HIGH ghcr.io/your-org/cpt-ajan-backend:v5.7.1",
+            "cosign verify ghcr.io/your-org/cpt-ajan-backend:v5.7.1",
+            "kubectl get validatingpolicies.kyverno.io -A",
+        ),
+    ),
+    Gate(
+        "observability",
+        5,
+        "Observability",
+        (
+            Item("scraping", "Prometheus scraping: Active"),
+            Item("otel", "OTel: Probabilistic 10%, Tail sampling 100%"),
+            Item("metrics", "AIOps metrics exposed"),
+            Item("jwks", "JWKS served correctly"),
+            Item("dashboard", "Grafana dashboard configured"),
+            Item("alerts", "Alerts active"),
+        ),
+        "Validation",
+        (
+            "curl http://localhost:3000/metrics/aiops",
+            "curl http://localhost:3000/.well-known/jwks.json",
+        ),
+    ),
+    Gate(
+        "gitops",
+        6,
+        "GitOps",
+        (
+            Item("synced", "ArgoCD: Synced"),
+            Item("healthy", "Health: Healthy"),
+            Item("canary", "Canary strategy: Defined"),
+            Item("rollback", "Auto-rollback: Configured"),
+            Item("tag", "Git tag: v5.7.1"),
+        ),
+        "Validation",
+        ("argocd app get cpt-ajan", "git tag v5.7.1"),
+    ),
+)
+
+GATES_BY_ID: dict[str, Gate] = {g.id: g for g in GATES}
+GATES_BY_MARKER: dict[str, Gate] = {g.marker: g for g in GATES}
+
+#: Marker that ties a check to the checklist line it earns.
+ITEM_MARKER = "release_item"

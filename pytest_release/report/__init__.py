@@ -1,0 +1,39 @@
+"""Views of one SignOff: JSON (source of truth), pytest-html section, Markdown, terminal."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..verdict import Measurement
+
+STATUS_ICON = {"passed": "✅", "failed": "❌", "incomplete": "⚠️", "not_run": "⏭️"}
+VERDICT_ICON = {"APPROVED": "✅", "REJECTED": "❌", "INCOMPLETE": "⚠️"}
+ITEM_LABEL = {
+    "passed": "passed",
+    "failed": "FAILED",
+    "not_measured": "NOT MEASURED",
+    "not_run": "NOT RUN",
+}
+
+
+def fmt_value(value: Any, unit: str | None = None) -> str:
+    """A measured value as people read it: 0.004 → "0.004", 12.345678 ms → "12.35 ms"."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float):
+        text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.0f}"
+    elif isinstance(value, (list, tuple)):
+        shown = ", ".join(str(v) for v in value[:5])
+        text = f"[{shown}{', …' if len(value) > 5 else ''}]"
+    elif value is None:
+        text = "—"
+    else:
+        text = str(value)
+    return f"{text} {unit}" if unit and value is not None else text
+
+
+def fmt_measurement(m: Measurement) -> str:
+    """``p95 = 3.2 ms (< 120 ms)`` or ``save = 3600 1`` for context values."""
+    text = f"{m.name} = {fmt_value(m.value, m.unit)}"
+    if m.op is not None:
+        text += f" ({m.op} {fmt_value(m.threshold, m.unit)})"
+    return text

@@ -1,0 +1,405 @@
+"""Release settings: TOML file + ``--release`` / ``--release-set`` → one frozen, validated object.
+
+Every problem is collected and reported at once as ``file:key: what is wrong (how to fix)``.
+Values that came from ``${ENV_VAR}`` interpolation, fields marked secret and URL passwords are
+remembered as secrets; :meth:`Settings.redact` removes them from any text we emit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MASK = "***"
+
+
+class SettingsError(Exception):
+    """All configuration problems found, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def opt(
+    default: Any,
+    kind: str,
+    doc: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    secret: bool = False,
+) -> Any:
+    """Declare a setting: its default (the checklist's number), kind and limits."""
+    meta = {"kind": kind, "doc": doc, "min": min, "max": max, "choices": choices, "secret": secret}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def duration_seconds(text: str) -> float:
+    """``"30s"`` → 30.0, ``"5m"`` → 300.0, ``"250ms"`` → 0.25."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"malformed duration {text!r}: use a number and ms, s, m or h, e.g. '30s'")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    version: str | None = opt(None, "str", "release under sign-off (normally from --release)")
+    commit: str | None = opt(None, "str", "commit of the release being signed off")
+    image: str | None = opt(None, "str", "container image of the release")
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str | None = opt(None, "url", "redis://[:password@]host:port/db of the release's Redis")
+    key_patterns: tuple[str, ...] = opt(("feedback:*",), "strlist", "SCAN patterns that must expire")
+    ttl_max_seconds: int = opt(604800, "int", "longest allowed TTL (7 days)", min=1)
+    sample_size: int = opt(10000, "int", "most keys the TTL audit samples per pattern", min=1)
+    scan_count: int = opt(1000, "int", "SCAN COUNT hint", min=1, max=100000)
+    maxmemory_policy: str = opt("noeviction", "str", "required maxmemory-policy")
+    appendfsync: str = opt(
+        "everysec", "str", "required appendfsync", choices=("always", "everysec", "no")
+    )
+    p95_ms: float = opt(120.0, "float", "P95 command latency limit in ms", min=0.001)
+    latency_samples: int = opt(200, "int", "client round trips timed for the P95", min=20)
+    config_file: str | None = opt(None, "str", "redis.conf path on the Redis host")
+    host: str = opt("local://", "str", "testinfra host spec of the Redis host (local://, ssh://...)")
+    timeout_s: float = opt(2.0, "float", "socket timeout for the suite's own client", min=0.01)
+    service_client_name: str = opt(
+        "feedback-service", "str", "CLIENT SETNAME of the service's Redis connections"
+    )
+    recovery_s: float = opt(
+        5.0, "float", "how long the service may take to answer 2xx after its Redis connections drop",
+        min=0.1,
+    )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    url: str | None = opt(None, "url", "base URL of the service under release")
+    feedback_path: str = opt("/api/v1/aiops/feedback", "str", "feedback endpoint path")
+    token: str | None = opt(None, "str", "bearer token for the checks (use '${ENV_VAR}')", secret=True)
+    rate_limit_token: str | None = opt(
+        None, "str", "token of a caller reserved for the rate-limit check", secret=True
+    )
+    signing_key_file: str | None = opt(
+        None, "path", "PEM key the service trusts, to mint expired/not-yet-valid test tokens"
+    )
+    issuer: str | None = opt(None, "str", "expected JWT issuer (for minted test tokens)")
+    audience: str | None = opt(None, "str", "expected JWT audience (for minted test tokens)")
+    rate_limit_max: int = opt(1000, "int", "largest acceptable per-caller budget", min=1, max=100000)
+    timeout_s: float = opt(5.0, "float", "HTTP timeout per request", min=0.01)
+    sweep_examples: int = opt(60, "int", "generated bad inputs in the no-5xx sweep", min=0, max=5000)
+    metrics_url: str | None = opt(None, "url", "service metrics URL (default: <url>/metrics/aiops)")
+    feedback_metric: str = opt("aiops_feedback_total", "str", "feedback counter (sample name)")
+    feedback_labels: tuple[str, ...] = opt(
+        ("source", "type", "severity"), "strlist", "exact label names of the feedback counter"
+    )
+    key_prefix: str = opt("feedback:", "str", "Redis key prefix of stored feedback records")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    script: str = opt(
+        "examples/ops/loadtest_feedback_thresholds.k6.js", "path", "k6 script to run"
+    )
+    k6: str = opt("k6", "str", "k6 executable (name on PATH or path)")
+    vus: int = opt(25, "int", "virtual users", min=1, max=10000)
+    duration: str = opt("30s", "duration", "load duration")
+    max_error_rate: float = opt(0.005, "rate", "highest acceptable error rate")
+    p95_ms: float = opt(120.0, "float", "P95 latency limit in ms", min=0.001)
+    min_success_rate: float = opt(0.995, "rate", "lowest acceptable check success rate")
+    token: str | None = opt(None, "str", "bearer token for the load (default api.token)", secret=True)
+    timeout_s: float = opt(120.0, "float", "extra seconds k6 may run beyond the duration", min=1)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    pass
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    prometheus_url: str | None = opt(None, "url", "Prometheus base URL")
+    alertmanager_url: str | None = opt(None, "url", "Alertmanager base URL")
+    scrape_job: str = opt("feedback-service", "str", "Prometheus job scraping the service")
+    metrics_url: str | None = opt(None, "url", "service metrics URL (default from api.url)")
+    jwks_url: str | None = opt(None, "url", "JWKS URL (default <api.url>/.well-known/jwks.json)")
+    timeout_s: float = opt(5.0, "float", "HTTP timeout per request", min=0.01)
+
+
+@dataclass(frozen=True)
+class GitopsSettings:
+    pass
+
+
+SECTIONS: dict[str, type] = {
+    "release": ReleaseSettings,
+    "redis": RedisSettings,
+    "api": ApiSettings,
+    "load": LoadSettings,
+    "security": SecuritySettings,
+    "observability": ObservabilitySettings,
+    "gitops": GitopsSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The frozen release settings, one attribute per config table."""
+
+    release: ReleaseSettings
+    redis: RedisSettings
+    api: ApiSettings
+    load: LoadSettings
+    security: SecuritySettings
+    observability: ObservabilitySettings
+    gitops: GitopsSettings
+    source: str | None = None
+    secrets: frozenset[str] = frozenset()
+
+    def redact(self, text: str) -> str:
+        """Replace every known secret (and its URL-encoded form) in ``text`` with ``***``."""
+        return redact(text, self.secrets)
+
+    def __repr__(self) -> str:
+        return f"Settings(source={self.source!r}, release={self.release.version!r})"
+
+
+def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe=""), quote(secret)}:
+            text = text.replace(form, MASK)
+    return text
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for display and reproduce commands)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:{MASK}@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def field_docs() -> list[tuple[str, str, Any, str]]:
+    """(key, kind, default, doc) for every setting, for the README and ``--help``."""
+    rows = []
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append((f"{name}.{f.name}", f.metadata["kind"], default, f.metadata["doc"]))
+    return rows
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.secrets: set[str] = set()
+
+    def interpolate(self, value: Any, where: str, env: Mapping[str, str]) -> Any:
+        if isinstance(value, str) and _ENV_REF.search(value):
+            def sub(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name not in env:
+                    self.problems.append(
+                        f"{where}: environment variable {name} is not set "
+                        f"(export {name}=... or change the value)"
+                    )
+                    return ""
+                self.secrets.add(env[name])
+                return env[name]
+
+            return _ENV_REF.sub(sub, value)
+        if isinstance(value, list):
+            return [self.interpolate(v, where, env) for v in value]
+        return value
+
+    def convert(self, value: Any, f: dataclasses.Field[Any], where: str, base: Path) -> Any:
+        meta = f.metadata
+        kind: str = meta["kind"]
+        optional = f.default is None
+        if value is None and optional:
+            return None
+        problem = None
+        if kind in ("str", "url", "path", "duration"):
+            if not isinstance(value, str):
+                problem = f"expected a string, got {_type_name(value)} {value!r}"
+            elif kind == "url":
+                problem = _url_problem(value)
+                password = urlsplit(value).password
+                if password:
+                    self.secrets.update({password, unquote(password)})
+            elif kind == "duration":
+                try:
+                    duration_seconds(value)
+                except ValueError as exc:
+                    problem = str(exc)
+            elif kind == "path" and value:
+                path = Path(value).expanduser()
+                value = str(path if path.is_absolute() else (base / path))
+        elif kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                problem = f"expected an integer, got {_type_name(value)} {value!r}"
+        elif kind in ("float", "rate"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problem = f"expected a number, got {_type_name(value)} {value!r}"
+            else:
+                value = float(value)
+                if kind == "rate" and not 0.0 <= value <= 1.0:
+                    problem = f"{value} is not a rate: use a fraction between 0 and 1 (0.5% = 0.005)"
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                problem = f"expected true or false, got {value!r}"
+        elif kind == "strlist":
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                problem = f"expected a list of strings, got {value!r}"
+            elif not value:
+                problem = "must not be empty"
+            else:
+                value = tuple(value)
+        if problem is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if meta["min"] is not None and value < meta["min"]:
+                problem = f"{value} is below the minimum {meta['min']}"
+            elif meta["max"] is not None and value > meta["max"]:
+                problem = f"{value} is above the maximum {meta['max']}"
+        if problem is None and meta["choices"] and value not in meta["choices"]:
+            problem = f"{value!r} is not one of {', '.join(meta['choices'])}"
+        if problem is not None:
+            self.problems.append(f"{where}: {problem}")
+            return dataclasses.MISSING
+        if meta["secret"] and isinstance(value, str) and value:
+            self.secrets.add(value)
+        return value
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _url_problem(value: str) -> str | None:
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.hostname:
+        return "not a URL: expected scheme://host[:port][/path]"
+    try:
+        parts.port
+    except ValueError:
+        return "the URL's port is not a number between 0 and 65535"
+    return None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``redis.p95_ms=100`` → ("redis.p95_ms", 100); values are TOML literals or bare strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--release-set {text!r}: expected KEY=VALUE, e.g. load.p95_ms=100")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def load_settings(
+    *,
+    path: Path | None,
+    path_is_explicit: bool,
+    overrides: list[str],
+    version: str | None,
+    rootdir: Path,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, interpolate, type-check and freeze the settings. Raises SettingsError."""
+    env = os.environ if env is None else env
+    builder = _Builder()
+    raw: dict[str, dict[str, tuple[Any, str, Path]]] = {name: {} for name in SECTIONS}
+    source = None
+    if path is not None:
+        if not path.is_file():
+            if path_is_explicit:
+                raise SettingsError(
+                    [f"{path}: --release-config file not found (check the path, or omit the option)"]
+                )
+        else:
+            source = str(path)
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError([f"{path}: not valid TOML: {exc}"]) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError([f"{path}: cannot be read: {exc}"]) from None
+            for section, table in data.items():
+                if section not in SECTIONS:
+                    builder.problems.append(
+                        f"{path}: [{section}]: unknown table (known: {', '.join(SECTIONS)})"
+                    )
+                    continue
+                if not isinstance(table, dict):
+                    builder.problems.append(f"{path}: {section}: expected a table [{section}]")
+                    continue
+                for key, value in table.items():
+                    raw[section][key] = (value, f"{path}: {section}.{key}", path.parent)
+    for text in overrides:
+        try:
+            dotted, value = parse_override(text)
+        except ValueError as exc:
+            builder.problems.append(str(exc))
+            continue
+        section, _, key = dotted.partition(".")
+        where = f"--release-set {dotted}"
+        if section not in SECTIONS or not key:
+            builder.problems.append(
+                f"{where}: unknown key (use TABLE.KEY with TABLE one of {', '.join(SECTIONS)})"
+            )
+            continue
+        raw[section][key] = (value, where, rootdir)
+    if version is not None:
+        raw["release"]["version"] = (version, "--release", rootdir)
+
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, (value, where, base) in raw[name].items():
+            if key not in fields:
+                hint = _closest(key, list(fields))
+                builder.problems.append(f"{where}: unknown key{hint}")
+                continue
+            value = builder.interpolate(value, where, env)
+            converted = builder.convert(value, fields[key], where, base)
+            if converted is not dataclasses.MISSING:
+                values[key] = converted
+        sections[name] = cls(**values)
+    if builder.problems:
+        raise SettingsError(builder.problems)
+    return Settings(**sections, source=source, secrets=frozenset(builder.secrets))
+
+
+def _closest(key: str, known: list[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(key, known, n=1)
+    if match:
+        return f" (did you mean {match[0]!r}?)"
+    return f" (known: {', '.join(known)})" if known else " (this table takes no keys yet)"

@@ -1,0 +1,272 @@
+"""Pure aggregation of check outcomes and evidence into a sign-off.
+
+No pytest import: this module decides, the plugin only feeds it. The rules are deliberately
+one-sided: nothing that was skipped, errored, lost with a crashed worker, deselected or never
+written turns into a pass, and only a complete, measured, passing run is APPROVED.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from .gates import GATES, Gate
+
+SCHEMA_VERSION = 1
+
+OUTCOMES = ("passed", "failed", "error", "skipped")
+GATE_STATUSES = ("passed", "failed", "incomplete", "not_run")
+VERDICTS = ("APPROVED", "REJECTED", "INCOMPLETE")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured value compared with its threshold (``ok`` is None for context only)."""
+
+    name: str
+    value: Any
+    unit: str | None = None
+    op: str | None = None
+    threshold: Any = None
+    ok: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "op": self.op,
+            "threshold": self.threshold,
+            "ok": self.ok,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        return cls(
+            name=str(data["name"]),
+            value=data.get("value"),
+            unit=data.get("unit"),
+            op=data.get("op"),
+            threshold=data.get("threshold"),
+            ok=data.get("ok"),
+        )
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A picture or table attached to a check (for example k6 latency over time as SVG)."""
+
+    name: str
+    media_type: str
+    content: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "media_type": self.media_type, "content": self.content}
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """Everything known about one check (one test) after the run."""
+
+    nodeid: str
+    gate: str
+    item: str | None
+    title: str
+    outcome: str
+    measurements: tuple[Measurement, ...] = ()
+    reproduce: str | None = None
+    message: str | None = None
+    duration: float = 0.0
+    attachments: tuple[Attachment, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+
+    @property
+    def effective_outcome(self) -> str:
+        """The outcome the verdict uses: a pass contradicted by its own evidence is a failure."""
+        if self.outcome == "passed" and any(m.ok is False for m in self.measurements):
+            return "failed"
+        return self.outcome
+
+    @property
+    def measured(self) -> bool:
+        """A check counts only when it ran and recorded at least one compared measurement."""
+        outcome = self.effective_outcome
+        if outcome == "passed":
+            return any(m.ok is not None for m in self.measurements)
+        return outcome in ("failed", "error")
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    id: str | None
+    text: str
+    status: str  # passed | failed | not_measured | not_run
+    checks: tuple[CheckRecord, ...]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: Gate
+    status: str
+    reason: str
+    items: tuple[ItemResult, ...]
+    checks: tuple[CheckRecord, ...]
+    deselected: int = 0
+
+
+@dataclass(frozen=True)
+class SignOff:
+    release: Mapping[str, Any]
+    generated_at: str
+    verdict: str
+    reason: str
+    gates: tuple[GateResult, ...]
+    totals: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def approved(self) -> bool:
+        return self.verdict == "APPROVED"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "release": dict(self.release),
+            "generated_at": self.generated_at,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "totals": dict(self.totals),
+            "gates": [
+                {
+                    "id": g.gate.id,
+                    "number": g.gate.number,
+                    "title": g.gate.title,
+                    "status": g.status,
+                    "reason": g.reason,
+                    "deselected": g.deselected,
+                    "items": [
+                        {"id": i.id, "text": i.text, "status": i.status,
+                         "checks": [c.nodeid for c in i.checks]}
+                        for i in g.items
+                    ],
+                    "checks": [_check_dict(c) for c in g.checks],
+                }
+                for g in self.gates
+            ],
+        }
+
+
+def _check_dict(check: CheckRecord) -> dict[str, Any]:
+    return {
+        "nodeid": check.nodeid,
+        "item": check.title,
+        "item_id": check.item,
+        "outcome": check.effective_outcome,
+        "measured": check.measured,
+        "measurements": [m.to_dict() for m in check.measurements],
+        "reproduce": check.reproduce,
+        "message": check.message,
+        "duration": round(check.duration, 3),
+        "attachments": [a.to_dict() for a in check.attachments],
+    }
+
+
+def _item_status(checks: Sequence[CheckRecord]) -> str:
+    if not checks:
+        return "not_run"
+    outcomes = {c.effective_outcome for c in checks}
+    if outcomes & {"failed", "error"}:
+        return "failed"
+    if all(c.measured for c in checks):
+        return "passed"
+    return "not_measured"
+
+
+def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int) -> GateResult:
+    by_item: dict[str | None, list[CheckRecord]] = {}
+    for check in checks:
+        key = check.item if check.item in {i.id for i in gate.items} else None
+        by_item.setdefault(key, []).append(check)
+    items = [
+        ItemResult(i.id, i.text, _item_status(by_item.get(i.id, [])), tuple(by_item.get(i.id, [])))
+        for i in gate.items
+    ]
+    for extra in by_item.get(None, []):
+        items.append(ItemResult(None, extra.title, _item_status([extra]), (extra,)))
+
+    failed = [c for c in checks if c.effective_outcome in ("failed", "error")]
+    unmeasured = [c for c in checks if not c.measured]
+    uncovered = [i for i in items if i.status == "not_run"]
+    if not checks:
+        status = "not_run"
+        reason = (
+            f"deselected ({deselected} checks)" if deselected else "no checks collected for this gate"
+        )
+    elif failed:
+        status = "failed"
+        reason = "failed: " + ", ".join(_label(c) for c in failed)
+    elif unmeasured or uncovered or deselected:
+        status = "incomplete"
+        parts = []
+        if unmeasured:
+            parts.append("not measured: " + ", ".join(_label(c) for c in unmeasured))
+        if uncovered:
+            parts.append("no check ran for: " + ", ".join(i.text for i in uncovered))
+        if deselected:
+            parts.append(f"{deselected} checks deselected")
+        reason = "; ".join(parts)
+    else:
+        status = "passed"
+        reason = f"all {len(checks)} checks measured and passed"
+    return GateResult(gate, status, reason, tuple(items), tuple(checks), deselected)
+
+
+def _label(check: CheckRecord) -> str:
+    return check.title
+
+
+def decide(
+    release: Mapping[str, Any],
+    checks: Iterable[CheckRecord],
+    *,
+    generated_at: str,
+    deselected: Mapping[str, int] | None = None,
+    gates: Sequence[Gate] = GATES,
+) -> SignOff:
+    """Aggregate check records into a SignOff.
+
+    A gate is passed only when every check in it ran, recorded a measurement and passed, and
+    every checklist item of the gate was covered; failed when any check failed or errored;
+    incomplete when anything was skipped, not measured, deselected or lost; not_run when no check
+    of the gate was collected. APPROVED needs every gate of the catalogue passed.
+    """
+    deselected = deselected or {}
+    known = {g.id for g in gates}
+    by_gate: dict[str, list[CheckRecord]] = {g.id: [] for g in gates}
+    for check in checks:
+        if check.gate not in known:
+            raise ValueError(f"check {check.nodeid} names unknown gate {check.gate!r}")
+        by_gate[check.gate].append(check)
+    results = tuple(
+        _gate_result(g, sorted(by_gate[g.id], key=lambda c: c.nodeid), deselected.get(g.id, 0))
+        for g in gates
+    )
+    statuses = [r.status for r in results]
+    if "failed" in statuses:
+        verdict = "REJECTED"
+        reason = "gate failed: " + ", ".join(
+            f"{r.gate.number} {r.gate.title}" for r in results if r.status == "failed"
+        )
+    elif all(s == "passed" for s in statuses):
+        verdict = "APPROVED"
+        reason = f"all {len(results)} gates measured and passed"
+    else:
+        verdict = "INCOMPLETE"
+        reason = "gate not passed: " + ", ".join(
+            f"{r.gate.number} {r.gate.title} ({r.status})" for r in results if r.status != "passed"
+        )
+    all_checks = [c for r in results for c in r.checks]
+    totals = {o: sum(1 for c in all_checks if c.effective_outcome == o) for o in OUTCOMES}
+    totals["not_measured"] = sum(1 for c in all_checks if not c.measured)
+    return SignOff(dict(release), generated_at, verdict, reason, results, totals)
