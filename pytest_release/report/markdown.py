@@ -11,13 +11,19 @@ from typing import Callable
 from ..verdict import ItemResult, SignOff
 from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def md(text: object) -> str:
-    """Escape target-supplied text for Markdown (no HTML, no links, one line)."""
+    """Escape target-supplied text for Markdown prose (no HTML, no links, one line)."""
     flat = " ".join(str(text).split())
     return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def code(text: object) -> str:
+    """Target-supplied text as an inline code span: rendered literally, HTML inert."""
+    flat = " ".join(str(text).split()).replace("`", "'")
+    return f"`{flat}`"
 
 
 def _item_line(item: ItemResult) -> str:
@@ -27,7 +33,7 @@ def _item_line(item: ItemResult) -> str:
     if item.status != "passed":
         line += f" — **{ITEM_LABEL[item.status]}**"
     if measured:
-        line += " — " + "; ".join(md(m) for m in measured[:6])
+        line += " — " + "; ".join(code(m) for m in measured[:6])
         if len(measured) > 6:
             line += f"; … ({len(measured) - 6} more)"
     reasons = [c.message for c in item.checks if c.message and item.status != "passed"]
