@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 WORKEROUTPUT_KEY = "pytest_release_index"
+USAGE_ERROR_KEY = "pytest_release_usage_error"
 _MODULE_GATE = re.compile(r"test_gate_([a-z]+)\.py")
 _MAX_MESSAGE = 600
 
@@ -120,6 +121,7 @@ class SignOffCollector:
         self.phases: dict[str, _Phases] = {}
         self.started_at = datetime.now(timezone.utc)
         self._signoff: SignOff | None = None
+        self.usage_error: str | None = None
 
     # -- gathering -------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -133,6 +135,8 @@ class SignOffCollector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
+        if output.get(USAGE_ERROR_KEY):
+            self.usage_error = str(output[USAGE_ERROR_KEY])
         payload = output.get(WORKEROUTPUT_KEY)
         if not payload:
             return

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
-from .collector import CheckIndex, SignOffCollector, describe
+from .collector import USAGE_ERROR_KEY, CheckIndex, SignOffCollector, describe
 from .evidence import CHECK, Evidence, not_measured
 from .gates import GATES, ITEM_MARKER
 from .settings import Settings, SettingsError, load_settings
@@ -105,10 +105,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[settings_key]
     if settings.release.version is None and any(describe(i) is not None for i in items):
-        raise pytest.UsageError(
+        message = (
             "--release is required to run release gate checks: pass --release v5.7.1 "
             "(or set version in the [release] table of release.toml)"
         )
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is None:
+            raise pytest.UsageError(message)
+        # A UsageError inside an xdist worker surfaces as an INTERNALERROR wall: run nothing
+        # and let the controller report the one error (collector.usage_error) with exit 4.
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+        workeroutput[USAGE_ERROR_KEY] = message
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -204,6 +212,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from .report import json as json_report
     from .report import markdown
 
+    if collector.usage_error:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
     signoff = collector.signoff()
     redact = collector.settings.redact
     for option, render in (("release_signoff", json_report.render),
@@ -224,6 +235,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     collector = config.stash.get(collector_key, None)
+    if collector is not None and collector.usage_error:
+        terminalreporter.write_line(f"ERROR: {collector.usage_error}", red=True, bold=True)
+        return
     if collector is None or not collector.records():
         return
     from .report import terminal
