@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import jwt.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.types import Options
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
@@ -170,8 +172,7 @@ class AuthenticationError(Exception):
         if self.error is None:
             return f'Bearer realm="{REALM}"'
         return (
-            f'Bearer realm="{REALM}", error="{self.error}", '
-            f'error_description="{self.description}"'
+            f'Bearer realm="{REALM}", error="{self.error}", error_description="{self.description}"'
         )
 
 
@@ -183,7 +184,7 @@ _TOKEN_ERRORS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
     (jwt.InvalidAudienceError, "the token audience is not accepted"),
     (jwt.InvalidAlgorithmError, "the token signing algorithm is not accepted"),
     (jwt.InvalidSignatureError, "the token signature is invalid"),
-    (jwt.InvalidSubjectError, "the token subject is invalid"),
+    (jwt.exceptions.InvalidSubjectError, "the token subject is invalid"),
     (jwt.InvalidIssuedAtError, "the token issued-at time is invalid"),
     (jwt.DecodeError, "the token is malformed"),
 )
@@ -248,7 +249,7 @@ class TokenVerifier:
         return Principal(subject=str(claims["sub"]))
 
     def _decode(self, token: str) -> dict[str, Any]:
-        options: dict[str, Any] = {"require": list(REQUIRED_CLAIMS)}
+        options: Options = {"require": list(REQUIRED_CLAIMS)}
         if self._accept_unsigned:
             algorithm = str(jwt.get_unverified_header(token).get("alg", ""))
             if algorithm.lower() == "none":

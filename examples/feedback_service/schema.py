@@ -135,9 +135,7 @@ def parse_json(body: bytes) -> object:
     except UnicodeDecodeError as exc:
         raise MalformedJSONError(f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(
-            text, parse_constant=_reject_constant, object_pairs_hook=_unique_object
-        )
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_object)
     except json.JSONDecodeError as exc:
         raise MalformedJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
@@ -164,7 +162,9 @@ def validate_feedback(document: object) -> Feedback:
         if problem is not None:
             problems.append(FieldProblem(name, problem))
     problems.extend(
-        FieldProblem(name, "is not an allowed field") for name in sorted(document) if name not in FIELDS
+        FieldProblem(name, "is not an allowed field")
+        for name in sorted(document)
+        if name not in FIELDS
     )
     if problems:
         raise ValidationError(problems)
