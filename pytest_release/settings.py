@@ -194,7 +194,10 @@ def safe_url(url: str) -> str:
     if parts.password is None:
         return url
     user = parts.username or ""
-    netloc = f"{user}:{MASK}@{parts.hostname or ''}"
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets, or the URL no longer parses
+        host = f"[{host}]"
+    netloc = f"{user}:{MASK}@{host}"
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
