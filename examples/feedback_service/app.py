@@ -443,7 +443,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "feedback-service"
-    sys_version = ""
     disable_nagle_algorithm = True
     # Buffer writes so status line, headers and body leave in one send(); flushed per response.
     wbufsize = 64 * 1024
@@ -480,6 +479,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except OSError as exc:
             log.debug("client went away: %s", exc)
             self.close_connection = True
+
+    def version_string(self) -> str:
+        """``Server`` header value, without the Python version."""
+        return self.server_version
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Answer protocol-level errors (bad request line, huge headers, unknown method) in JSON."""
