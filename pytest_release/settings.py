@@ -356,7 +356,7 @@ def load_settings(
             for section, table in data.items():
                 if section not in SECTIONS:
                     builder.problems.append(
-                        f"{path}: [{section}]: unknown table (known: {', '.join(SECTIONS)})"
+                        f"{path}: [{section}]: unknown table{_closest(section, list(SECTIONS))}"
                     )
                     continue
                 if not isinstance(table, dict):
