@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -183,7 +183,8 @@ def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         if not secret:
             continue
-        for form in {secret, quote(secret, safe=""), quote(secret)}:
+        # quote_plus: the form a secret takes in a query string or a form-encoded body
+        for form in {secret, quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")}:
             text = text.replace(form, MASK)
     return text
 
