@@ -395,6 +395,10 @@ def load_settings(
             converted = builder.convert(value, fields[key], where, base)
             if converted is not dataclasses.MISSING:
                 values[key] = converted
+        for key, f in fields.items():
+            # Relative default paths (the bundled k6 script) are relative to the rootdir.
+            if key not in values and f.metadata["kind"] == "path" and isinstance(f.default, str):
+                values[key] = str(rootdir / f.default)
         sections[name] = cls(**values)
     if builder.problems:
         raise SettingsError(builder.problems)

@@ -154,6 +154,8 @@ class FeedbackService:
     argv: list[str] = field(default_factory=list)
 
     def token(self, sub: str = "release-checks", lifetime: int = 3600, **kwargs: object) -> str:
+        if str(EXAMPLES) not in sys.path:
+            sys.path.insert(0, str(EXAMPLES))
         from feedback_service import mint_token  # type: ignore[import-not-found]
 
         return str(mint_token(self.key_file, sub=sub, issuer=self.issuer, audience=self.audience,
