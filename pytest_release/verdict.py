@@ -248,8 +248,12 @@ def decide(
         if check.gate not in known:
             raise ValueError(f"check {check.nodeid} names unknown gate {check.gate!r}")
         by_gate[check.gate].append(check)
+    def order(gate: Gate) -> Any:
+        rank = {item.id: i for i, item in enumerate(gate.items)}
+        return lambda c: (rank.get(c.item or "", len(rank)), c.nodeid)
+
     results = tuple(
-        _gate_result(g, sorted(by_gate[g.id], key=lambda c: c.nodeid), deselected.get(g.id, 0))
+        _gate_result(g, sorted(by_gate[g.id], key=order(g)), deselected.get(g.id, 0))
         for g in gates
     )
     statuses = [r.status for r in results]
