@@ -212,7 +212,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from .report import json as json_report
     from .report import markdown
 
-    if collector.usage_error:
+    if collector.usage_error or exitstatus == pytest.ExitCode.USAGE_ERROR:
+        # A refused run (no --release, bad option) must not leave a sign-off behind.
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
     signoff = collector.signoff()
