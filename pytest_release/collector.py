@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -119,7 +119,7 @@ class SignOffCollector:
         self.remote_checks: dict[str, dict[str, Any]] = {}
         self.remote_deselected: dict[str, int] = {}
         self.phases: dict[str, _Phases] = {}
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._signoff: SignOff | None = None
         self.usage_error: str | None = None
 
@@ -172,9 +172,8 @@ class SignOffCollector:
             return "skipped", _short_message(setup)
         if call is None:
             return "skipped", "never ran (session interrupted or worker lost)"
-        if hasattr(call, "wasxfail"):
-            if call.skipped:
-                return "failed", f"expected failure (xfail) is not a pass: {call.wasxfail}".strip()
+        if hasattr(call, "wasxfail") and call.skipped:
+            return "failed", f"expected failure (xfail) is not a pass: {call.wasxfail}".strip()
         if call.failed:
             return "failed", _short_message(call)
         if call.skipped:
@@ -238,7 +237,7 @@ class SignOffCollector:
             self._signoff = decide(
                 {"version": release.version, "commit": release.commit, "image": release.image},
                 self.records(),
-                generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 deselected=deselected,
             )
         return self._signoff

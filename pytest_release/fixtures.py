@@ -1,8 +1,9 @@
 """Thin fixtures that hand checks real handles. Clients are imported on first use only."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 

@@ -8,8 +8,9 @@ never here.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -228,7 +229,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(signoff, redact), encoding="utf-8")
         except OSError as exc:
-            warnings.warn(ReleaseReportWarning(f"could not write {path}: {exc.strerror}"))
+            warnings.warn(ReleaseReportWarning(f"could not write {path}: {exc.strerror}"),
+                          stacklevel=1)
     if (config.getoption("release_require_approval") and not signoff.approved
             and session.exitstatus == pytest.ExitCode.OK):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -10,9 +10,10 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -209,7 +210,10 @@ def field_docs() -> list[tuple[str, str, Any, str]]:
     rows = []
     for name, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            else:
+                default = f.default_factory()  # type: ignore[operator]
             rows.append((f"{name}.{f.name}", f.metadata["kind"], default, f.metadata["doc"]))
     return rows
 
@@ -307,7 +311,7 @@ def _url_problem(value: str) -> str | None:
     if not parts.scheme or not parts.hostname:
         return "not a URL: expected scheme://host[:port][/path]"
     try:
-        parts.port
+        parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         return "the URL's port is not a number between 0 and 65535"
     return None

@@ -6,8 +6,9 @@ written turns into a pass, and only a complete, measured, passing run is APPROVE
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .gates import GATES, Gate
 

@@ -13,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Mapping, Sequence
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
@@ -33,7 +34,7 @@ def free_port() -> int:
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float, what: str,
-              process: "Process | None" = None) -> None:
+              process: Process | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.popen.poll() is not None:
@@ -156,7 +157,7 @@ class FeedbackService:
     def token(self, sub: str = "release-checks", lifetime: int = 3600, **kwargs: object) -> str:
         if str(EXAMPLES) not in sys.path:
             sys.path.insert(0, str(EXAMPLES))
-        from feedback_service import mint_token  # type: ignore[import-not-found]
+        from feedback_service import mint_token
 
         return str(mint_token(self.key_file, sub=sub, issuer=self.issuer, audience=self.audience,
                               lifetime=lifetime, **kwargs))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import ProbeUnavailable, require
 
@@ -69,7 +70,8 @@ class FeedbackApi:
                             json_body=dict(payload or VALID_FEEDBACK), session=session)
 
     def new_session(self) -> requests.Session:
-        return self._requests.Session()
+        session: requests.Session = self._requests.Session()
+        return session
 
     def get_text(self, url: str) -> str:
         response = self.request("GET", url, token=False)

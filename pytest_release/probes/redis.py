@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import ProbeUnavailable, require
 from ..settings import safe_url
+from . import ProbeUnavailable, require
 
 if TYPE_CHECKING:
     import redis
@@ -173,15 +174,17 @@ class RedisProbe:
         seen = 0
         cursor: int | str = 0
         while True:
+            current = int(cursor)
             cursor, keys = self._call(
-                "SCAN", lambda c=cursor: self.client.scan(c, match=pattern, count=scan_count)
+                "SCAN",
+                lambda: self.client.scan(current, match=pattern, count=scan_count),  # noqa: B023
             )
             for key in keys:
                 if seen >= sample_size:
                     audit.truncated = True
                     break
                 seen += 1
-                pending.append(key)
+                pending.append(str(key))
                 if len(pending) >= batch:
                     flush(pending)
                     pending = []
@@ -208,7 +211,7 @@ class RedisProbe:
         Returns (p95 in ms, calls) or None where the command is not available.
         """
         try:
-            raw = self._call("LATENCY HISTOGRAM", lambda: self.client.execute_command(
+            raw = self._call("LATENCY HISTOGRAM", lambda: self.client.execute_command(  # type: ignore[no-untyped-call]
                 "LATENCY", "HISTOGRAM"))
         except self._response_error as exc:
             if self.command_unavailable(exc) or "unknown subcommand" in str(exc).lower():

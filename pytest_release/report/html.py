@@ -7,8 +7,9 @@ so that no markup from a target can ever execute.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from html import escape
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..verdict import CheckRecord, SignOff
 from . import STATUS_ICON, fmt_value

@@ -6,7 +6,7 @@ stand beside it; the date is the real UTC time of the sign-off, not ``$(date)``.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from ..verdict import ItemResult, SignOff
 from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement

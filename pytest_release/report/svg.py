@@ -11,7 +11,10 @@ def latency_distribution(points: list[tuple[str, float]], *, threshold: float | 
     peak = max([v for _, v in points] + [threshold or 0.0, 1e-9]) * 1.15
     plot_h = height - bottom - top
     bar_w = (width - left - 20) / max(len(points), 1)
-    y = lambda v: top + plot_h - (v / peak) * plot_h  # noqa: E731
+
+    def y(value: float) -> float:
+        return top + plot_h - (value / peak) * plot_h
+
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="Helvetica,Arial,sans-serif" font-size="11">',

@@ -1,7 +1,7 @@
 """The terminal summary: one line per gate, the failing checks, the verdict."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..verdict import SignOff
 from . import fmt_measurement
