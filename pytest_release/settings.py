@@ -98,8 +98,6 @@ class ApiSettings:
     signing_key_file: str | None = opt(
         None, "path", "PEM key the service trusts, to mint expired/not-yet-valid test tokens"
     )
-    issuer: str | None = opt(None, "str", "expected JWT issuer (for minted test tokens)")
-    audience: str | None = opt(None, "str", "expected JWT audience (for minted test tokens)")
     rate_limit_max: int = opt(1000, "int", "largest acceptable per-caller budget", min=1, max=100000)
     timeout_s: float = opt(5.0, "float", "HTTP timeout per request", min=0.01)
     sweep_examples: int = opt(60, "int", "generated bad inputs in the no-5xx sweep", min=0, max=5000)
