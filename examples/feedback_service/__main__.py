@@ -27,6 +27,7 @@ from .faults import FAULT_NAMES, parse_faults
 log = logging.getLogger("feedback_service")
 
 SHUTDOWN_GRACE_SECONDS = 5.0
+SHUTDOWN_POLL_SECONDS = 0.1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ENV_PREFIX = "FEEDBACK_"
 
@@ -65,24 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_option(serve, "--key-file", help="PEM RSA signing key; generated (0600) if missing")
     _add_env_option(serve, "--issuer", default=DEFAULT_ISSUER, help="accepted token issuer")
     _add_env_option(serve, "--audience", default=DEFAULT_AUDIENCE, help="accepted token audience")
-    _add_env_option(
-        serve, "--rate-limit", default="600", type=int, help="requests per window per caller"
-    )
-    _add_env_option(
-        serve, "--rate-window", default="60", type=int, help="rate-limit window in seconds"
-    )
+    _add_env_option(serve, "--rate-limit", default="600", type=int, help="requests per window per caller")
+    _add_env_option(serve, "--rate-window", default="60", type=int, help="rate-limit window in seconds")
     serve.add_argument(
         "--rate-limit-exempt",
         action="append",
         metavar="SUB",
         help=f"token subject never rate limited; repeatable [env {ENV_PREFIX}RATE_LIMIT_EXEMPT]",
     )
-    _add_env_option(
-        serve, "--ttl-seconds", default="604800", type=int, help="expiry of stored feedback"
-    )
-    _add_env_option(
-        serve, "--max-body-bytes", default="16384", type=int, help="largest accepted body"
-    )
+    _add_env_option(serve, "--ttl-seconds", default="604800", type=int, help="expiry of stored feedback")
+    _add_env_option(serve, "--max-body-bytes", default="16384", type=int, help="largest accepted body")
     serve.add_argument(
         "--fault",
         action="append",
@@ -103,9 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env_option(mint, "--issuer", default=DEFAULT_ISSUER, help="iss claim")
     _add_env_option(mint, "--audience", default=DEFAULT_AUDIENCE, help="aud claim")
     mint.add_argument("--sub", default="release-checks", help="sub claim (default: release-checks)")
-    mint.add_argument(
-        "--lifetime", type=float, default=3600, help="seconds until exp (default: 3600)"
-    )
+    mint.add_argument("--lifetime", type=float, default=3600, help="seconds until exp (default: 3600)")
     mint.add_argument("--scope", help="optional scope claim")
     return parser
 
@@ -149,7 +140,12 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    threading.Thread(target=server.serve_forever, name="http-accept", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+        name="http-accept",
+        daemon=True,
+    ).start()
     if config.faults:
         log.warning("FAULT SWITCHES ACTIVE: %s", ", ".join(sorted(f.value for f in config.faults)))
     if not server.app.gateway.ping():

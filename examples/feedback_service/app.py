@@ -239,9 +239,7 @@ class FeedbackApp:
             )
         # With error_500_on_bad_input nothing is caught and bad input surfaces as a 500.
         self._client_errors: tuple[type[Exception], ...] = (
-            ()
-            if config.has(Fault.ERROR_500_ON_BAD_INPUT)
-            else (MalformedJSONError, ValidationError)
+            () if config.has(Fault.ERROR_500_ON_BAD_INPUT) else (MalformedJSONError, ValidationError)
         )
         jwks = {"keys": [self.signing_key.jwk(include_private=config.has(Fault.JWKS_PRIVATE))]}
         self._jwks = json_response(200, jwks, [("Cache-Control", "public, max-age=300")])
@@ -310,9 +308,7 @@ class FeedbackApp:
     def _method_not_allowed(self, route: Route) -> Response:
         if self.config.has(Fault.WRONG_STATUS_CODES):
             return error_response(404, "not_found", "no such resource")
-        return error_response(
-            405, "method_not_allowed", f"allowed: {route.allow}", [("Allow", route.allow)]
-        )
+        return error_response(405, "method_not_allowed", f"allowed: {route.allow}", [("Allow", route.allow)])
 
     def _request_shape_error(self, status: int, error: str, detail: str) -> Rejection:
         """411/413/415 rejections; ``wrong_status_codes`` flattens them into a 400."""
@@ -344,8 +340,7 @@ class FeedbackApp:
                             429,
                             {
                                 "error": "rate_limited",
-                                "detail": f"at most {decision.limit} requests per "
-                                f"{decision.window} s",
+                                "detail": f"at most {decision.limit} requests per {decision.window} s",
                                 "retry_after": decision.reset_seconds,
                             },
                             [("Retry-After", str(decision.reset_seconds))],
@@ -366,9 +361,7 @@ class FeedbackApp:
         try:
             length = request.content_length()
         except ValueError:
-            raise Rejection(
-                error_response(400, "bad_request", "Content-Length is invalid")
-            ) from None
+            raise Rejection(error_response(400, "bad_request", "Content-Length is invalid")) from None
         if length is None:
             raise self._request_shape_error(411, "length_required", "Content-Length is required")
         if length > self.config.max_body_bytes:
@@ -384,7 +377,7 @@ class FeedbackApp:
         """The fields to store, after schema validation (skipped by ``lenient_schema``)."""
         if self.config.has(Fault.LENIENT_SCHEMA) and isinstance(document, dict):
             return document
-        return dataclasses.asdict(validate_feedback(document))
+        return validate_feedback(document).to_dict()
 
     # -- endpoints ------------------------------------------------------------
 
@@ -457,9 +450,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             route, response = app.handle(request)
             reusable = request.discard_unread_body(app.config.max_body_bytes)
             self._write(response, close=not reusable)
-        app.metrics.observe_request(
-            self.command, route, response.status, time.perf_counter() - started
-        )
+        app.metrics.observe_request(self.command, route, response.status, time.perf_counter() - started)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 
@@ -492,7 +483,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Route access and protocol logs to ``logging`` at DEBUG (off by default)."""
-        log.debug("%s " + format, self.address_string(), *args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s " + format, self.address_string(), *args)
 
 
 class FeedbackServer(ThreadingHTTPServer):

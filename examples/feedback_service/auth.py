@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -19,13 +22,13 @@ import jwt
 import jwt.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.types import Options
 
 ALGORITHM = "RS256"
 KEY_SIZE = 2048
 LEEWAY_SECONDS = 30
 REQUIRED_CLAIMS = ("exp", "iat", "sub")
 REALM = "aiops"
+VERIFIED_TOKEN_CACHE_SIZE = 1024
 
 Timestamp = float | datetime
 
@@ -66,31 +69,15 @@ class SigningKey:
     def load_or_create(cls, path: Path | str) -> SigningKey:
         """Load the PEM key at ``path``; generate and persist one (mode 0600) if absent.
 
-        The new key is written to a temporary file and hard-linked into place,
-        so concurrent starters never observe a half-written key and never
-        overwrite each other: the loser of the race loads the winner's key.
+        Loaded keys are memoised per file version: parsing and validating an
+        RSA key costs tens of milliseconds, which matters to callers that mint
+        many tokens.
         """
-        path = Path(path)
+        path = Path(path).resolve()
         if not path.exists():
-            generated = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
-            pem = generated.private_bytes(
-                encoding=serialization.Encoding.PEM,
-                format=serialization.PrivateFormat.PKCS8,
-                encryption_algorithm=serialization.NoEncryption(),
-            )
-            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            try:
-                with os.fdopen(fd, "wb") as handle:  # mkstemp creates files with 0600
-                    handle.write(pem)
-                os.link(tmp_name, path)
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(tmp_name)
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(loaded, rsa.RSAPrivateKey) or loaded.key_size < KEY_SIZE:
-            raise ValueError(f"{path} does not hold an RSA private key of at least {KEY_SIZE} bits")
-        return cls.from_private_key(loaded)
+            _write_new_key(path)
+        stat = path.stat()
+        return _load_key(path, stat.st_mtime_ns, stat.st_size)
 
     def jwk(self, *, include_private: bool = False) -> dict[str, str]:
         """Return the key as a JWK; private members only if ``include_private``."""
@@ -114,6 +101,39 @@ class SigningKey:
                 qi=_b64url_uint(private.iqmp),
             )
         return jwk
+
+
+def _write_new_key(path: Path) -> None:
+    """Generate a key and publish it at ``path`` without ever exposing a partial file.
+
+    The PEM is written to a private temporary file and hard-linked into place,
+    so concurrent starters never overwrite each other: the race's loser simply
+    loads the winner's key.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+    pem = key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates files with mode 0600
+            handle.write(pem)
+        os.link(tmp_name, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp_name)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_key(path: Path, mtime_ns: int, size: int) -> SigningKey:
+    """Parse and check the key at ``path``; ``mtime_ns`` and ``size`` only key the cache."""
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey) or loaded.key_size < KEY_SIZE:
+        raise ValueError(f"{path} does not hold an RSA private key of at least {KEY_SIZE} bits")
+    return SigningKey.from_private_key(loaded)
 
 
 def _epoch(value: Timestamp) -> int:
@@ -171,9 +191,7 @@ class AuthenticationError(Exception):
         """The ``WWW-Authenticate`` header value for this failure."""
         if self.error is None:
             return f'Bearer realm="{REALM}"'
-        return (
-            f'Bearer realm="{REALM}", error="{self.error}", error_description="{self.description}"'
-        )
+        return f'Bearer realm="{REALM}", error="{self.error}", error_description="{self.description}"'
 
 
 # Most specific first: several of these subclass each other.
@@ -207,7 +225,12 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies ``Authorization: Bearer`` headers against one RS256 public key."""
+    """Verifies ``Authorization: Bearer`` headers against one RS256 public key.
+
+    Tokens that pass full verification are remembered (bounded LRU, keyed by
+    the whole token, signature included) until they expire, so a client that
+    reuses its token pays for RSA verification once rather than per request.
+    """
 
     def __init__(
         self,
@@ -229,6 +252,8 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._accept_unsigned = accept_unsigned
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def authenticate(self, authorization: str | None) -> Principal:
         """Return the caller named by a valid bearer token.
@@ -242,24 +267,49 @@ class TokenVerifier:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+        principal = self._recall(token)
+        if principal is not None:
+            return principal
         try:
-            claims = self._decode(token)
+            if self._accept_unsigned and _is_unsigned(token):
+                claims = jwt.decode(
+                    token, options={"verify_signature": False, "require": list(REQUIRED_CLAIMS)}
+                )
+                return Principal(subject=str(claims["sub"]))
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
         except jwt.InvalidTokenError as exc:
             raise AuthenticationError(_describe(exc)) from None
-        return Principal(subject=str(claims["sub"]))
+        principal = Principal(subject=str(claims["sub"]))
+        self._remember(token, principal, float(claims["exp"]))
+        return principal
 
-    def _decode(self, token: str) -> dict[str, Any]:
-        options: Options = {"require": list(REQUIRED_CLAIMS)}
-        if self._accept_unsigned:
-            algorithm = str(jwt.get_unverified_header(token).get("alg", ""))
-            if algorithm.lower() == "none":
-                options["verify_signature"] = False
-        return jwt.decode(
-            token,
-            self._public_key,
-            algorithms=[ALGORITHM],
-            audience=self._audience,
-            issuer=self._issuer,
-            leeway=LEEWAY_SECONDS,
-            options=options,
-        )
+    def _recall(self, token: str) -> Principal | None:
+        """The principal of an already verified token, unless it has expired since."""
+        with self._lock:
+            entry = self._verified.get(token)
+            if entry is None:
+                return None
+            principal, expires_at = entry
+            if time.time() > expires_at + LEEWAY_SECONDS:
+                del self._verified[token]
+                return None
+            self._verified.move_to_end(token)
+            return principal
+
+    def _remember(self, token: str, principal: Principal, expires_at: float) -> None:
+        with self._lock:
+            self._verified[token] = (principal, expires_at)
+            if len(self._verified) > VERIFIED_TOKEN_CACHE_SIZE:
+                self._verified.popitem(last=False)
+
+
+def _is_unsigned(token: str) -> bool:
+    return str(jwt.get_unverified_header(token).get("alg", "")).lower() == "none"

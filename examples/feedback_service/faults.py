@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable
 
 
-class Fault(str, enum.Enum):
+class Fault(enum.StrEnum):
     """A named violation that can be switched on with ``--fault NAME``."""
 
     NO_TTL = "no_ttl"
@@ -68,9 +68,7 @@ def parse_faults(names: Iterable[str]) -> frozenset[Fault]:
         try:
             faults.add(Fault(name))
         except ValueError:
-            raise ValueError(
-                f"unknown fault {name!r} (choose from: {', '.join(FAULT_NAMES)})"
-            ) from None
+            raise ValueError(f"unknown fault {name!r} (choose from: {', '.join(FAULT_NAMES)})") from None
     for group in _MUTUALLY_EXCLUSIVE:
         if group <= faults:
             names_in_conflict = " and ".join(sorted(fault.value for fault in group))

@@ -9,9 +9,7 @@ from .schema import feedback_json_schema
 FEEDBACK_PATH = "/api/v1/aiops/feedback"
 
 
-def _error(
-    description: str, schema: str = "Error", headers: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _error(description: str, schema: str = "Error", headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
@@ -60,9 +58,7 @@ def openapi_document(*, max_body_bytes: int) -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/FeedbackRequest"}
-                            }
+                            "application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}
                         },
                     },
                     "responses": {
@@ -122,9 +118,7 @@ def openapi_document(*, max_body_bytes: int) -> dict[str, Any]:
                     "responses": {"200": {"description": "Prometheus text exposition."}},
                 }
             },
-            "/healthz": {
-                "get": {"summary": "Liveness.", "responses": {"200": {"description": "Alive."}}}
-            },
+            "/healthz": {"get": {"summary": "Liveness.", "responses": {"200": {"description": "Alive."}}}},
             "/readyz": {
                 "get": {
                     "summary": "Readiness: Redis answers PING.",
@@ -136,9 +130,7 @@ def openapi_document(*, max_body_bytes: int) -> dict[str, Any]:
             },
         },
         "components": {
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            },
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {
                 "FeedbackRequest": feedback_json_schema(),
                 "FeedbackCreated": {

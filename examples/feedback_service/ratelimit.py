@@ -45,9 +45,7 @@ class RateLimitDecision:
 class RateLimiter:
     """Allows ``limit`` requests per ``window`` seconds per subject."""
 
-    def __init__(
-        self, gateway: RedisGateway, *, limit: int, window: int, exempt: frozenset[str]
-    ) -> None:
+    def __init__(self, gateway: RedisGateway, *, limit: int, window: int, exempt: frozenset[str]) -> None:
         """Count hits through ``gateway``; subjects in ``exempt`` are never limited."""
         self._gateway = gateway
         self._script = gateway.client.register_script(_HIT_SCRIPT)

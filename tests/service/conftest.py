@@ -90,8 +90,21 @@ def start_redis(directory: Path) -> RedisServer:
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=(directory / "redis.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -245,9 +258,24 @@ def service_argv(
     extra: Sequence[str] = (),
 ) -> list[str]:
     """Command line for ``feedback_service serve`` on a free loopback port."""
-    argv = [sys.executable, "-m", "feedback_service", "serve", "--host", "127.0.0.1",
-            "--port", "0", "--redis-url", redis_url, "--key-file", str(key_file),
-            "--rate-limit", str(rate_limit), "--rate-window", str(rate_window)]
+    argv = [
+        sys.executable,
+        "-m",
+        "feedback_service",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--redis-url",
+        redis_url,
+        "--key-file",
+        str(key_file),
+        "--rate-limit",
+        str(rate_limit),
+        "--rate-window",
+        str(rate_window),
+    ]
     for subject in exempt:
         argv += ["--rate-limit-exempt", subject]
     for fault in faults:
@@ -274,8 +302,12 @@ def start_feedback_service(
     log_path = workdir / "feedback-service.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            argv, cwd=workdir, env=service_env(env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=log,
+            argv,
+            cwd=workdir,
+            env=service_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
         )
     url = _wait_for_ready(process, START_TIMEOUT)
     if url is None:
@@ -350,7 +382,10 @@ def run_cli() -> RunCli:
     def run(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "feedback_service", *args],
-            env=service_env(env), capture_output=True, text=True, timeout=30,
+            env=service_env(env),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
 
     return run
