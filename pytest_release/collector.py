@@ -148,13 +148,16 @@ class SignOffCollector:
         self._signoff = None
 
     # -- folding ---------------------------------------------------------------------------
-    def _info(self, nodeid: str, properties: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    def _info(self, nodeid: str, properties: list[tuple[str, Any]],
+              crashed: bool = False) -> dict[str, Any] | None:
         info = self.index.checks.get(nodeid) or self.remote_checks.get(nodeid)
         if info is not None:
             return info
         for key, value in properties:
             if key == ev.CHECK:
                 return dict(json.loads(value))
+        if not crashed:  # an unmarked test is no gate check, whatever its module is called
+            return None
         match = _MODULE_GATE.search(nodeid.split("::")[0])
         if match and match.group(1) in GATES_BY_ID:
             return {"gate": match.group(1), "item": None, "title": nodeid.split("::")[-1]}
@@ -191,7 +194,7 @@ class SignOffCollector:
         records = []
         for nodeid in nodeids:
             phases = self.phases.get(nodeid, _Phases())
-            info = self._info(nodeid, phases.properties)
+            info = self._info(nodeid, phases.properties, "???" in phases.reports)
             if info is None:
                 continue
             if phases.reports:
