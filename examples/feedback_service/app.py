@@ -288,8 +288,8 @@ class FeedbackApp:
             response = handler(request)
         except Rejection as rejection:
             response = rejection.response
-        except StorageUnavailable:
-            log.warning("redis unavailable on %s %s", request.method, route.template, exc_info=True)
+        except StorageUnavailable as exc:
+            log.warning("redis unavailable on %s %s: %r", request.method, route.template, exc.__cause__)
             response = error_response(503, "storage_unavailable", headers=[("Retry-After", "1")])
         except Exception:
             log.exception("unhandled error on %s %s", request.method, route.template)

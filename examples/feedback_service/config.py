@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .faults import Fault
+from .faults import Fault, parse_faults
 
 DEFAULT_ISSUER = "https://feedback.demo.local"
 DEFAULT_AUDIENCE = "aiops-feedback"
@@ -46,7 +46,7 @@ class ServiceConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_file", Path(self.key_file))
         object.__setattr__(self, "rate_limit_exempt", frozenset(self.rate_limit_exempt))
-        object.__setattr__(self, "faults", frozenset(Fault(f) for f in self.faults))
+        object.__setattr__(self, "faults", parse_faults(self.faults))
         if not self.redis_url:
             raise ValueError("redis_url is required")
         if not 0 <= self.port <= 65535:
