@@ -256,4 +256,4 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{collector.signoff().verdict}", red=True)
 
 
-pytest_plugins = ["pytest_release.fixtures"]
+pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability"]

@@ -138,6 +138,67 @@ class ObservabilitySettings:
     metrics_url: str | None = opt(None, "url", "service metrics URL (default from api.url)")
     jwks_url: str | None = opt(None, "url", "JWKS URL (default <api.url>/.well-known/jwks.json)")
     timeout_s: float = opt(5.0, "float", "HTTP timeout per request", min=0.01)
+    scrape_max_age_intervals: float = opt(
+        3.0, "float", "a target's last scrape may be at most this many scrape intervals old", min=1
+    )
+    metric_families: tuple[str, ...] = opt(
+        (
+            "aiops_feedback:counter:source,type,severity",
+            "aiops_http_request_duration_seconds:histogram:method,route,status",
+            "aiops_http_requests:counter:method,route,status",
+            "aiops_http_errors:counter",
+            "aiops_redis_errors:counter:",
+            "aiops_redis_connected:gauge:",
+        ),
+        "strlist",
+        "required families as NAME:TYPE:LABEL,LABEL (exact label set; NAME:TYPE: = no labels; "
+        "NAME:TYPE = labels not checked, e.g. an error counter with no series yet); on the "
+        "command line pass a TOML array",
+    )
+    otel_config_file: str | None = opt(None, "path", "OpenTelemetry Collector config (YAML)")
+    otel_sampling_percentage: float = opt(
+        10.0, "float", "probabilistic_sampler sampling_percentage (head sampling, %)", min=0, max=100
+    )
+    otel_error_traces_percentage: float = opt(
+        100.0, "float", "share of error traces tail sampling must keep (%)", min=0, max=100
+    )
+    otel_sdk_env: tuple[str, ...] | None = opt(
+        None, "strlist", "the service's OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG as KEY=VALUE"
+    )
+    grafana_url: str | None = opt(None, "url", "Grafana base URL (dashboard read via its HTTP API)")
+    grafana_token: str | None = opt(
+        None, "str", "Grafana service account token (use '${GRAFANA_TOKEN}')", secret=True
+    )
+    dashboard_uid: str | None = opt(None, "str", "uid of the service's dashboard in Grafana")
+    dashboard_file: str | None = opt(
+        None, "path", "dashboard JSON file (used when grafana_url is not set)"
+    )
+    dashboard_panels: tuple[str, ...] | None = opt(
+        None, "strlist", "panel titles the dashboard must have"
+    )
+    dashboard_variables: tuple[str, ...] | None = opt(
+        None, "strlist", "template variable values as NAME=VALUE (default: the dashboard's own)"
+    )
+    dashboard_interval: str = opt("1m", "duration", "value of $__interval when running panel queries")
+    dashboard_range: str = opt("1h", "duration", "value of $__range when running panel queries")
+    alert_rules: tuple[str, ...] = opt(
+        ("FeedbackErrorRateHigh > 0.005", "FeedbackLatencyP95High > 0.15",
+         "RedisConnectionFailures > 5"),
+        "strlist",
+        "alerts that must be loaded, each NAME or NAME OP THRESHOLD (the number its expr compares "
+        "with)",
+    )
+    rule_files: tuple[str, ...] | None = opt(
+        None, "strlist", "rule files for promtool (default: the files Prometheus reports, if local)"
+    )
+    promtool: str = opt("promtool", "str", "promtool executable (name on PATH or path)")
+    blocking_severities: tuple[str, ...] = opt(
+        ("critical",), "strlist", "alert severities that must not be firing at sign-off"
+    )
+    jwks_min_rsa_bits: int = opt(2048, "int", "smallest acceptable RSA modulus", min=1024)
+    jwks_ec_curves: tuple[str, ...] = opt(
+        ("P-256", "P-384", "P-521"), "strlist", "acceptable EC curves"
+    )
 
 
 @dataclass(frozen=True)

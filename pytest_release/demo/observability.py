@@ -6,14 +6,16 @@ stack needs no YAML library. Each server gets its own directory, data path and l
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .stack import EXAMPLES, Process, StackError, executable, free_port, spawn, wait_for
 
@@ -255,3 +257,35 @@ def _wait(check: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)
     detail = f" (last error: {last_error})" if last_error else ""
     raise StackError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+
+
+DEMO_JOB = "feedback-service"
+
+
+def start_demo_observability(workdir: Path, service_url: str,
+                             stack: contextlib.ExitStack) -> dict[str, Any]:
+    """Alertmanager + Prometheus scraping the demo service; returns the ``[observability]`` table.
+
+    Both servers are stopped by ``stack``. The OTel Collector config and the dashboard are the
+    bundled examples (no Collector or Grafana runs in the demo: they are checked as files).
+    """
+    alertmanager = start_alertmanager(workdir / "alertmanager")
+    stack.callback(alertmanager.stop)
+    prometheus = start_prometheus(
+        workdir / "prometheus",
+        scrape_targets={DEMO_JOB: [service_url.rstrip("/") + "/metrics/aiops"]},
+        rule_files=DEFAULT_RULE_FILES,
+        alertmanager_url=alertmanager.url,
+        scrape_interval="1s",
+    )
+    stack.callback(prometheus.stop)
+    wait_for_scrape(prometheus.url, DEMO_JOB, timeout=30)
+    wait_for_rules(prometheus.url, timeout=30)
+    return {
+        "prometheus_url": prometheus.url,
+        "alertmanager_url": alertmanager.url,
+        "scrape_job": DEMO_JOB,
+        "otel_config_file": str(OBSERVABILITY_EXAMPLES / "otel-collector.yaml"),
+        "dashboard_file": str(OBSERVABILITY_EXAMPLES / "grafana-dashboard.json"),
+        "rule_files": [str(f) for f in DEFAULT_RULE_FILES],
+    }
