@@ -43,6 +43,7 @@ from .storage import FeedbackRepository, RedisGateway, StorageUnavailable, conne
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
+_JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 IDLE_TIMEOUT_SECONDS = 15
 LONG_TTL_SECONDS = 30 * 24 * 3600
 SLOW_FAULT_DELAY_SECONDS = 0.2
@@ -105,6 +106,7 @@ class Request:
         self.response_headers: list[tuple[str, str]] = []
         self._rfile = rfile
         self._body_read = False
+        self._body_broken = False
 
     def content_length(self) -> int | None:
         """The declared body length, or ``None`` if there is no Content-Length.
@@ -126,24 +128,26 @@ class Request:
         Raises:
             BodyReadError: if the client closes or stalls before sending them all.
         """
-        self._body_read = True
         try:
             body = self._rfile.read(length)
         except OSError as exc:
+            self._body_broken = True
             raise BodyReadError(str(exc)) from exc
         if len(body) != length:
+            self._body_broken = True
             raise BodyReadError("request body is shorter than Content-Length")
+        self._body_read = True
         return body
 
     def discard_unread_body(self, limit: int) -> bool:
         """Consume a body no handler read, so the connection can be reused.
 
-        Returns ``False`` when the body cannot be skipped safely (chunked,
-        invalid or over ``limit``) and the connection must be closed instead.
+        Returns ``False`` when the body cannot be skipped safely (cut short,
+        chunked, invalid or over ``limit``) and the connection must be closed.
         """
         if self._body_read:
             return True
-        if "Transfer-Encoding" in self.headers:
+        if self._body_broken or "Transfer-Encoding" in self.headers:
             return False
         try:
             length = self.content_length()
@@ -190,10 +194,7 @@ def _is_json_media_type(value: str) -> bool:
         return False
     for parameter in parameters.split(";"):
         name, _, raw = parameter.partition("=")
-        if name.strip().lower() == "charset" and raw.strip().strip('"').lower() not in {
-            "utf-8",
-            "utf8",
-        }:
+        if name.strip().lower() == "charset" and raw.strip().strip('"').lower() not in _JSON_CHARSETS:
             return False
     return True
 
@@ -244,11 +245,11 @@ class FeedbackApp:
         jwks = {"keys": [self.signing_key.jwk(include_private=config.has(Fault.JWKS_PRIVATE))]}
         self._jwks = json_response(200, jwks, [("Cache-Control", "public, max-age=300")])
         self._openapi = json_response(200, openapi_document(max_body_bytes=config.max_body_bytes))
-        self._routes: dict[str, Route] = {
+        self._item_route = Route(FEEDBACK_PATH + "/{id}", {"GET": self._get_feedback})
+        self._static_routes: dict[str, Route] = {
             route.template: route
             for route in (
                 Route(FEEDBACK_PATH, {"POST": self._create_feedback}),
-                Route(FEEDBACK_PATH + "/{id}", {"GET": self._get_feedback}),
                 Route("/.well-known/jwks.json", {"GET": lambda _: self._jwks}),
                 Route("/openapi.json", {"GET": lambda _: self._openapi}),
                 Route("/metrics/aiops", {"GET": self._metrics}),
@@ -264,12 +265,12 @@ class FeedbackApp:
     # -- dispatch -----------------------------------------------------------
 
     def _match(self, path: str) -> tuple[Route, dict[str, str]] | None:
-        route = self._routes.get(path)
+        route = self._static_routes.get(path)
         if route is not None:
             return route, {}
         item = _FEEDBACK_ITEM.fullmatch(path)
         if item is not None:
-            return self._routes[FEEDBACK_PATH + "/{id}"], {"id": item.group(1)}
+            return self._item_route, {"id": item.group(1)}
         return None
 
     def handle(self, request: Request) -> tuple[str, Response]:

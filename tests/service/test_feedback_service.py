@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -159,6 +160,26 @@ def test_unknown_route_is_404(healthy_service: FeedbackServiceProcess) -> None:
     assert result.json()["error"] == "not_found"
 
 
+def test_route_templates_are_not_paths(healthy_service: FeedbackServiceProcess) -> None:
+    token = healthy_service.token()
+    assert healthy_service.request("GET", FEEDBACK + "/{id}", token=token).status == 404
+    assert healthy_service.request("GET", FEEDBACK + "/NOT-A-HEX-ID", token=token).status == 404
+
+
+def test_head_mirrors_get_without_body(healthy_service: FeedbackServiceProcess) -> None:
+    get = healthy_service.request("GET", "/openapi.json")
+    head = healthy_service.request("HEAD", "/openapi.json")
+    assert head.status == 200 and head.body == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"] == str(len(get.body))
+
+
+def test_protocol_errors_are_json(healthy_service: FeedbackServiceProcess) -> None:
+    answer = healthy_service.raw(b"BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 ")
+    assert json.loads(body)["error"] == "not_implemented"
+
+
 def test_wrong_method_is_405_with_allow(healthy_service: FeedbackServiceProcess) -> None:
     result = healthy_service.request("DELETE", FEEDBACK, token=healthy_service.token())
     assert result.status == 405
@@ -183,6 +204,19 @@ def test_oversized_body_is_413(healthy_service: FeedbackServiceProcess) -> None:
     )
     assert result.status == 413
     assert result.json()["error"] == "payload_too_large"
+
+
+def test_truncated_body_is_400_and_connection_closed(healthy_service: FeedbackServiceProcess) -> None:
+    request = (
+        f"POST {FEEDBACK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {healthy_service.token()}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"metric"'
+    )
+    with socket.create_connection((healthy_service.host, healthy_service.port), timeout=5) as sock:
+        sock.sendall(request.encode())
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"Connection: close" in answer
 
 
 def test_missing_content_length_is_411(healthy_service: FeedbackServiceProcess) -> None:
