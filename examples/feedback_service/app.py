@@ -70,7 +70,7 @@ def json_response(
     status: int, payload: Mapping[str, Any], headers: Iterable[tuple[str, str]] = ()
 ) -> Response:
     """Serialise ``payload`` compactly into a JSON response."""
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = json.dumps(payload, separators=(",", ":")).encode("ascii")
     return Response(status, body, headers=tuple(headers))
 
 

@@ -36,6 +36,15 @@ class ValidationError(ValueError):
         self.problems = problems
 
 
+def _is_unicode_text(value: str) -> bool:
+    """False for strings holding lone surrogates (legal in JSON escapes, not in UTF-8)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class _StringField:
     min_length: int
@@ -47,6 +56,8 @@ class _StringField:
             return "must be a string"
         if not self.min_length <= len(value) <= self.max_length:
             return f"length must be between {self.min_length} and {self.max_length} characters"
+        if not _is_unicode_text(value):
+            return "must be valid Unicode text (no unpaired surrogates)"
         return None
 
     def json_schema(self) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class FeedbackRepository:
 
     def save(self, feedback_id: str, record: Mapping[str, Any]) -> None:
         """Write ``record`` and its expiry atomically (a single ``SET ... EX``)."""
-        payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        payload = json.dumps(record, separators=(",", ":"))
         key = self.key(feedback_id)
         self._gateway.call(lambda client: client.set(key, payload, ex=self._ttl_seconds))
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import re
 import socket
 import time
@@ -110,8 +111,11 @@ def test_valid_post_is_stored_with_seven_day_ttl(
     key = f"feedback:{body['id']}"
     client = redis_server.client()
     assert SEVEN_DAYS - 5 <= client.ttl(key) <= SEVEN_DAYS
-    stored = json.loads(client.get(key))
+    payload = client.get(key)
+    assert isinstance(payload, str)
+    stored = json.loads(payload)
     assert {name: stored[name] for name in VALID} == VALID
+    assert stored["submitted_by"].startswith("test-")
 
 
 def test_stored_feedback_is_readable_at_its_location(
@@ -253,12 +257,23 @@ def test_malformed_json_is_400(healthy_service: FeedbackServiceProcess, body: by
         (valid(anomaly=1, verdict="true"), {"anomaly", "verdict"}),
         (valid(metric="", note="n" * 1001), {"metric", "note"}),
         (valid(metric="m" * 129), {"metric"}),
+        (valid(metric="\ud800", note="\udfff"), {"metric", "note"}),
         (valid(owner="me"), {"owner"}),
         ({"note": "only a note"}, {"metric", "anomaly", "verdict", "source", "type", "severity"}),
         ([valid()], {"$"}),
         ("a string", {"$"}),
     ],
-    ids=["enum", "booleans", "lengths", "too-long", "unknown-field", "missing", "array", "string"],
+    ids=[
+        "enum",
+        "booleans",
+        "lengths",
+        "too-long",
+        "lone-surrogates",
+        "unknown-field",
+        "missing",
+        "array",
+        "string",
+    ],
 )
 def test_schema_errors_are_422_with_every_field(
     healthy_service: FeedbackServiceProcess, document: Any, expected_fields: set[str]
@@ -269,6 +284,64 @@ def test_schema_errors_are_422_with_every_field(
     assert body["error"] == "validation_failed"
     assert {item["field"] for item in body["fields"]} == expected_fields
     assert all(item["problem"] for item in body["fields"])
+
+
+def _fuzzed_bodies(count: int, seed: int = 20240601) -> list[bytes]:
+    """Deterministic junk around the valid document: byte flips, cuts, odd values and nesting."""
+    rng = random.Random(seed)
+    base = json.dumps(VALID).encode()
+    odd_values: list[Any] = [
+        None,
+        0,
+        1,
+        -1,
+        1e308,
+        "",
+        "x" * 2000,
+        "\ud800",
+        [],
+        {},
+        [1, [2]],
+        {"a": {}},
+        True,
+    ]
+    bodies = [b"[" * 5000, b'{"a":' * 3000, b"1" * 5000, b"1e999999", b'"\\ud800"', b"\x00" * 10]
+    while len(bodies) < count:
+        kind = rng.randrange(4)
+        if kind == 0:
+            mutated = bytearray(base)
+            for _ in range(rng.randint(1, 4)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            bodies.append(bytes(mutated))
+        elif kind == 1:
+            bodies.append(base[: rng.randrange(len(base))])
+        elif kind == 2:
+            field = rng.choice([*VALID, "extra", ""])
+            bodies.append(json.dumps({**VALID, field: rng.choice(odd_values)}).encode())
+        else:
+            bodies.append(json.dumps(rng.choice(odd_values)).encode())
+    return bodies
+
+
+def test_no_bad_input_ever_causes_a_5xx(healthy_service: FeedbackServiceProcess) -> None:
+    token = healthy_service.token(sub=EXEMPT_SUBJECT)
+    connection = healthy_service.connection()
+    statuses: dict[int, int] = {}
+    try:
+        for body in _fuzzed_bodies(300):
+            result = healthy_service.request(
+                "POST",
+                FEEDBACK,
+                body=body,
+                token=token,
+                headers={"Content-Type": "application/json"},
+                connection=connection,
+            )
+            statuses[result.status] = statuses.get(result.status, 0) + 1
+            assert result.status in {201, 400, 422}, (body[:200], result.status, result.body)
+    finally:
+        connection.close()
+    assert {400, 422} <= set(statuses)
 
 
 def test_enum_problem_names_the_allowed_values(healthy_service: FeedbackServiceProcess) -> None:
