@@ -5,8 +5,9 @@ Collector config) or ends the check as *not measured* saying which setting is mi
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 

@@ -114,13 +114,16 @@ def start_prometheus(
     alertmanager_url: str | None = None,
     scrape_interval: str = "1s",
     evaluation_interval: str | None = None,
+    alert_resend_delay: str | None = None,
     port: int | None = None,
     timeout: float = 30.0,
 ) -> PrometheusServer:
     """Prometheus scraping ``scrape_targets`` (``{"feedback-service": ["http://h:p/metrics/aiops"]}``).
 
     Rules are evaluated every ``evaluation_interval`` (default: the scrape interval) and sent to
-    ``alertmanager_url`` when given. Returns once Prometheus answers ``/-/ready``; use
+    ``alertmanager_url`` when given, and re-sent every ``alert_resend_delay`` (default: the
+    evaluation interval, not Prometheus's 1m, so an alert that fired before the Alertmanager was
+    discovered reaches it within seconds). Returns once Prometheus answers ``/-/ready``; use
     :func:`wait_for_scrape` to wait for the first scrape of a job.
     """
     binary = executable("prometheus", "apt-get install prometheus")
@@ -151,6 +154,7 @@ def start_prometheus(
         f"--storage.tsdb.path={data_path}",
         "--storage.tsdb.retention.time=1d",
         "--web.enable-lifecycle",
+        f"--rules.alert.resend-delay={alert_resend_delay or evaluation_interval or scrape_interval}",
         "--log.level=warn",
     ], workdir)
     try:

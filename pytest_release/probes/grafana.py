@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from . import ProbeUnavailable, require
 from ..settings import safe_url
+from . import ProbeUnavailable, require
 
 
 @dataclass(frozen=True)

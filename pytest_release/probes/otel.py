@@ -6,9 +6,10 @@ A processor only acts when a pipeline lists it, so the facts are always "which p
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import ProbeUnavailable, require
 

@@ -354,10 +354,8 @@ def route_matches(route: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     for name, value in (route.get("match_re") or {}).items():
         if re.fullmatch(str(value), labels.get(str(name), "")) is None:
             return False
-    for text in route.get("matchers") or []:
-        if not _matcher_ok(*parse_matcher(str(text)), labels):
-            return False
-    return True
+    return all(_matcher_ok(*parse_matcher(str(text)), labels)
+               for text in route.get("matchers") or [])
 
 
 def route_receivers(route: Mapping[str, Any], labels: Mapping[str, str],
