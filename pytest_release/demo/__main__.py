@@ -108,7 +108,8 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     print(f"demo: starting redis-server and the feedback service in {workdir}")
     redis = start_redis(workdir / "redis")
     stack.callback(redis.stop)
-    service = start_service(workdir / "service", redis_url=redis.url, faults=args.fault)
+    service = start_service(workdir / "service", redis_url=redis.url, faults=args.fault,
+                            rate_limit=300)
     stack.callback(service.stop)
     tokens = {
         "API_TOKEN": service.token(sub="release-checks"),
