@@ -450,8 +450,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         with self.server.in_flight():
             route, response = app.handle(request)
             reusable = request.discard_unread_body(app.config.max_body_bytes)
+            # Recorded before the response leaves, so a client that has its answer also
+            # sees it counted.
+            app.metrics.observe_request(self.command, route, response.status, time.perf_counter() - started)
             self._write(response, close=not reusable)
-        app.metrics.observe_request(self.command, route, response.status, time.perf_counter() - started)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 

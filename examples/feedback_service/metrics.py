@@ -38,7 +38,7 @@ class ServiceMetrics:
                 self.feedback.labels(*labels)
         self.request_duration = Histogram(
             "aiops_http_request_duration_seconds",
-            "HTTP request latency from request line to flushed response.",
+            "Time from parsed request to response ready to send.",
             ("method", "route", "status"),
             buckets=LATENCY_BUCKETS,
             registry=self.registry,

@@ -7,6 +7,7 @@ fixtures can later move to a shared ``tests/conftest.py`` unchanged:
 * ``signing_key_file`` (session): one RSA key shared by every service started here.
 * ``launch_service`` (function): ``launch_service(faults=..., rate_limit=...)`` starts
   ``python -m feedback_service serve`` on a free port and waits for its READY line.
+* ``service_pool`` (module): named services started on first use, stopped with the module.
 * ``healthy_service`` (module): a healthy service with a small rate-limit budget.
 """
 
@@ -41,7 +42,7 @@ from feedback_service.auth import SigningKey  # noqa: E402
 ISSUER = "https://feedback.demo.local"
 AUDIENCE = "aiops-feedback"
 EXEMPT_SUBJECT = "loadtest"
-START_TIMEOUT = 15.0
+START_TIMEOUT = 30.0
 HTTP_TIMEOUT = 5.0
 
 
@@ -52,15 +53,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout: float = 5.0) -> int:
-    """SIGTERM, then SIGKILL after ``timeout``; returns the exit status."""
-    if process.poll() is None:
+def _terminate(process: subprocess.Popen[bytes], timeout: float = 10.0, *, signalled: bool = False) -> int:
+    """SIGTERM (unless already ``signalled``), SIGKILL after ``timeout``; returns the exit status.
+
+    SIGTERM is sent once only: a second one can land after Python has restored the default
+    handler during interpreter shutdown and turn a clean exit into -15.
+    """
+    if process.poll() is None and not signalled:
         process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
     return process.returncode
 
 
@@ -217,9 +222,9 @@ class FeedbackServiceProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> int:
-        """Stop with SIGTERM; returns the exit status."""
-        status = _terminate(self.process)
+    def stop(self, *, signalled: bool = False) -> int:
+        """Stop with SIGTERM (unless already ``signalled``); returns the exit status."""
+        status = _terminate(self.process, signalled=signalled)
         if self.process.stdout is not None:
             self.process.stdout.close()
         return status
@@ -373,6 +378,47 @@ def launch_service(
     yield launch
     for service in started:
         assert service.stop() == 0, service.log()
+
+
+class ServicePool:
+    """Services started on first use (one at a time) and kept for the whole module."""
+
+    def __init__(self, workdir: Path, redis_url: str, key_file: Path) -> None:
+        self._workdir = workdir
+        self._redis_url = redis_url
+        self._key_file = key_file
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._started: dict[str, FeedbackServiceProcess] = {}
+
+    def define(self, name: str, **options: Any) -> None:
+        """Register ``name`` with :func:`service_argv` options; started by ``pool[name]``."""
+        self._specs[name] = options
+
+    def __getitem__(self, name: str) -> FeedbackServiceProcess:
+        if name not in self._started:
+            options = {"redis_url": self._redis_url, "key_file": self._key_file, **self._specs[name]}
+            self._started[name] = start_feedback_service(
+                self._workdir / name, service_argv(**options), self._key_file
+            )
+        return self._started[name]
+
+    def stop_all(self) -> dict[str, int]:
+        """SIGTERM every started service at once; exit statuses by name."""
+        for service in self._started.values():
+            if service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        return {name: service.stop(signalled=True) for name, service in self._started.items()}
+
+
+@pytest.fixture(scope="module")
+def service_pool(
+    redis_server: RedisServer, signing_key_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServicePool]:
+    """Module-scoped :class:`ServicePool`; every service must exit 0 on SIGTERM at the end."""
+    pool = ServicePool(tmp_path_factory.mktemp("pool"), redis_server.url, signing_key_file)
+    yield pool
+    statuses = pool.stop_all()
+    assert set(statuses.values()) <= {0}, statuses
 
 
 @pytest.fixture
