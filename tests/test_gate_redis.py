@@ -260,3 +260,61 @@ def test_crashed_xdist_worker_is_an_error_in_the_signoff(redis_server, run_relea
     assert item_statuses(signoff, "redis")["maxmemory"] == "passed"
     assert signoff["totals"]["error"] == 1
     assert json.dumps(signoff)  # the model stays serialisable with the synthetic report
+
+
+def _seed_mixed(server):
+    client = seed(server, 50, ttl=3600)
+    for i in range(3):
+        client.set(f"feedback:forever:{i}", "{}")
+    for i in range(2):
+        client.set(f"feedback:month:{i}", "{}", ex=30 * 24 * 3600)
+    client.set("other:key", "{}")
+    return client
+
+
+@pytest.mark.parametrize("sample_size", [10_000, 55, 20])
+def test_ttl_audit_script_and_pipeline_agree(redis_server, sample_size, monkeypatch):
+    from pytest_release.probes.redis import RedisProbe
+
+    fallbacks = []
+    pipelined_audit = RedisProbe._ttl_audit_pipelined
+
+    def spy(self, *args, **kwargs):
+        fallbacks.append(self.url)
+        return pipelined_audit(self, *args, **kwargs)
+
+    monkeypatch.setattr(RedisProbe, "_ttl_audit_pipelined", spy)
+    scripted_server = redis_server()
+    no_eval_server = redis_server(rename_command=[("EVAL", ""), ("EVALSHA", "")])
+    audits = []
+    for server in (scripted_server, no_eval_server):
+        _seed_mixed(server)
+        probe = RedisProbe(server.url)
+        audits.append(probe.ttl_audit("feedback:*", bound_seconds=WEEK, sample_size=sample_size,
+                                      scan_count=7, batch=4, examples=2))
+        probe.close()
+    assert fallbacks == [no_eval_server.url]  # EVAL refused: the pipelined path took over
+    for audit in audits:
+        assert audit.scanned == min(sample_size, 55)
+        assert audit.truncated is (sample_size < 55)
+        assert audit.vanished == 0
+        assert len(audit.no_expiry_examples) <= 2 and len(audit.over_bound_examples) <= 2
+        assert set(audit.no_expiry_examples) <= {f"feedback:forever:{i}" for i in range(3)}
+        assert all(e.startswith("feedback:month:") and e.endswith(" s)")
+                   for e in audit.over_bound_examples)
+    if sample_size >= 55:
+        for audit in audits:
+            assert (audit.no_expiry, audit.over_bound) == (3, 2)
+            assert WEEK < audit.max_ttl <= 30 * 24 * 3600
+            assert len(audit.no_expiry_examples) == len(audit.over_bound_examples) == 2
+
+
+def test_ttl_item_is_measured_where_eval_is_disabled(redis_server, run_release, redis_release_args):
+    server = redis_server(appendonly="yes", rename_command=[("EVAL", ""), ("EVALSHA", "")])
+    _seed_mixed(server)
+    result, signoff = run_release(*redis_release_args(server, conf=False))
+    c = check(signoff, "redis", "ttl")
+    assert c["outcome"] == "failed"
+    assert measurement(c, "keys sampled (feedback:*)")["value"] == 55
+    assert measurement(c, "keys without expiry (feedback:*)")["value"] == 3
+    assert measurement(c, "keys with TTL over the bound (feedback:*)")["value"] == 2
