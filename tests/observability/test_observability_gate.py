@@ -312,3 +312,22 @@ def test_grafana_api_answers(obs_stack, grafana_standin, run_release, settings, 
     assert statuses(signoff)["dashboard"] == status
     check = checks(signoff, "dashboard")["test_grafana_dashboard_panels_have_data"]
     assert text in check["message"]
+
+
+@pytest.mark.parametrize(("env", "outcome", "measured"), [
+    (["OTEL_TRACES_SAMPLER=parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG=0.1"], "passed",
+     0.1),
+    (["OTEL_TRACES_SAMPLER=traceidratio", "OTEL_TRACES_SAMPLER_ARG=0.5"], "failed", 0.5),
+    (["OTEL_TRACES_SAMPLER=traceidratio"], "failed", 1.0),       # the spec's default ratio
+    (["OTEL_TRACES_SAMPLER=always_off"], "failed", None),
+])
+def test_otel_sdk_sampler_must_agree(run_release, env, outcome, measured):
+    signoff = run_gate(run_release, "-k", "head_sampling", *settings_args(
+        {"otel_config_file": str(OTEL_FILE), "otel_sdk_env": env}))
+    head = checks(signoff, "otel")["test_otel_head_sampling_is_probabilistic"]
+    assert head["outcome"] == outcome, head["message"]
+    if measured is None:
+        assert measurement(head, "SDK sampler")["ok"] is False
+    else:
+        arg = measurement(head, "OTEL_TRACES_SAMPLER_ARG")
+        assert (arg["value"], arg["threshold"]) == (measured, 0.1)
