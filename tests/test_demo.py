@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from stack_fixtures import slow_marks
+
+pytestmark = slow_marks()
 ARTIFACTS = ("report.html", "signoff.json", "checklist.md")
 TIMEOUT_S = 240
 

@@ -20,8 +20,11 @@ from stack_fixtures import (  # noqa: F401  (fixtures are used by name)
     path_without_k6,
     python_without_k6,
     release_suite,
+    slow_marks,
     stack_factory,
 )
+
+pytestmark = slow_marks()
 
 SHORT_LOAD = {"load.duration": "4s", "load.vus": "5"}
 P95_LIMIT_MS = 120.0
