@@ -87,7 +87,7 @@ def test_prometheus_scrapes_the_service(prometheus, release_settings, evidence):
     job = cfg.scrape_job
     up_expr = f"up{{job={_q(job)}}}"
     evidence.reproduce(
-        f"curl -s {prometheus.display_url}/api/v1/targets?state=active | jq '.data.activeTargets[]"
+        f"curl -s '{prometheus.display_url}/api/v1/targets?state=active' | jq '.data.activeTargets[]"
         f" | select(.labels.job == \"{job}\") | {{scrapeUrl, health, lastScrape, lastError}}'; "
         + promtool_query(prometheus, up_expr))
     version = prometheus.build_version()
@@ -370,6 +370,10 @@ def _dashboard_values(dashboard, prometheus, cfg) -> dict[str, tuple[str, ...]]:
     return values
 
 
+#: Every panel with targets, rows included.
+_JQ_PANELS = "[.. | objects | select(.targets? | type == \"array\") | {title, exprs: [.targets[].expr]}]"
+
+
 @pytest.mark.release_item("dashboard")
 def test_grafana_dashboard_panels_have_data(grafana_dashboard, prometheus, release_settings,
                                             evidence):
@@ -380,11 +384,10 @@ def test_grafana_dashboard_panels_have_data(grafana_dashboard, prometheus, relea
         where = f"uid {cfg.dashboard_uid} in Grafana {cfg.grafana_url}"
         evidence.reproduce(f"curl -s -H \"Authorization: Bearer $GRAFANA_TOKEN\" "
                            f"{cfg.grafana_url.rstrip('/')}/api/dashboards/uid/{cfg.dashboard_uid}"
-                           " | jq '.dashboard.panels[] | {title, targets: [.targets[]?.expr]}'")
+                           f" | jq '.dashboard | {_JQ_PANELS}'")
     else:
         where = str(cfg.dashboard_file)
-        evidence.reproduce(f"jq '.panels[] | {{title, targets: [.targets[]?.expr]}}' "
-                           f"{shlex.quote(where)}")
+        evidence.reproduce(f"jq '{_JQ_PANELS}' {shlex.quote(where)}")
     evidence.check(f"dashboard ({where})", "found" if grafana_dashboard else "not found", "==",
                    "found")
     dashboard = grafana_dashboard
@@ -427,7 +430,7 @@ def test_alert_rules_are_loaded_and_healthy(prometheus, release_settings, eviden
     from pytest_release.probes.prometheus import format_duration
 
     specs = alert_specs(release_settings.observability.alert_rules)
-    evidence.reproduce(f"curl -s {prometheus.display_url}/api/v1/rules?type=alert | jq "
+    evidence.reproduce(f"curl -s '{prometheus.display_url}/api/v1/rules?type=alert' | jq "
                        "'.data.groups[].rules[] | {name, health, lastError, state}'")
     all_rules = prometheus.rules()
     by_name = _rules_by_name(prometheus)
@@ -490,7 +493,7 @@ def test_alert_thresholds_match_checklist(prometheus, release_settings, evidence
     if not specs:
         evidence.not_measured("no thresholds configured: observability.alert_rules entries are "
                               "names only (use NAME OP NUMBER, e.g. 'RedisConnectionFailures > 5')")
-    evidence.reproduce(f"curl -s {prometheus.display_url}/api/v1/rules?type=alert | jq "
+    evidence.reproduce(f"curl -s '{prometheus.display_url}/api/v1/rules?type=alert' | jq "
                        "'.data.groups[].rules[] | {name, query, duration}'")
     by_name = _rules_by_name(prometheus)
     for spec in specs:
