@@ -277,6 +277,21 @@ def field_docs() -> list[tuple[str, str, Any, str]]:
     return rows
 
 
+def reference_markdown() -> str:
+    """The settings reference table the README carries (kept equal by a test)."""
+    lines = ["| key | kind | default | meaning |", "|---|---|---|---|"]
+    for key, kind, default, doc in field_docs():
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, tuple):
+            shown = f"`{', '.join(default)}`"
+        else:
+            shown = f"`{default}`"
+        meaning = doc.replace("|", "\\|")
+        lines.append(f"| `{key}` | {kind} | {shown} | {meaning} |")
+    return "\n".join(lines)
+
+
 class _Builder:
     def __init__(self) -> None:
         self.problems: list[str] = []
