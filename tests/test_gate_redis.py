@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -177,15 +177,17 @@ def test_redis_down_is_never_a_pass(run_release):
     assert "Traceback" not in output(result)
 
 
-def test_password_appears_in_no_output(redis_server, run_release, pytester):
-    password = "S3cr3t-p4ss"
+@pytest.mark.parametrize("password", ["S3cr3t-p4ss", "S3 cr/t@p4ss+"], ids=["plain", "encoded"])
+def test_password_appears_in_no_output(redis_server, run_release, pytester, password):
     server = redis_server(appendonly="yes", requirepass=password,
                           maxmemory_policy="allkeys-lru")  # a failure, so tracebacks are printed
     seed(server)
-    assert server.url == f"redis://:{password}@127.0.0.1:{server.port}/0"
+    url = f"redis://:{quote(password, safe='')}@127.0.0.1:{server.port}/0"
+    if password == "S3cr3t-p4ss":
+        assert url == server.url == f"redis://:{password}@127.0.0.1:{server.port}/0"
     pytester.makefile(".toml", release=f"""
         [redis]
-        url = "{server.url}"
+        url = "{url}"
         config_file = "{server.conf_path}"
     """)
     result, signoff = run_release(
@@ -203,8 +205,8 @@ def test_password_appears_in_no_output(redis_server, run_release, pytester):
     }
     for name, text in outputs.items():
         assert len(text) > 200, name
-        for form in (password, quote(password, safe="")):
-            assert form not in text, f"{password!r} leaked into {name}"
+        for form in (password, quote(password, safe=""), quote(password), quote_plus(password)):
+            assert form not in text, f"{form!r} leaked into {name}"
     assert "redis://:***@127.0.0.1" in outputs["signoff.json"]
 
 
