@@ -28,6 +28,7 @@ WORKEROUTPUT_KEY = "pytest_release_index"
 USAGE_ERROR_KEY = "pytest_release_usage_error"
 _MODULE_GATE = re.compile(r"test_gate_([a-z]+)\.py")
 _MAX_MESSAGE = 600
+LOST_PREFIX = "not measured: "
 
 
 def describe(item: pytest.Item) -> dict[str, Any] | None:
@@ -122,8 +123,15 @@ class SignOffCollector:
         self.started_at = datetime.now(UTC)
         self._signoff: SignOff | None = None
         self.usage_error: str | None = None
+        self.collection_errors: dict[str, str] = {}
 
     # -- gathering -------------------------------------------------------------------------
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            text = str(report.longrepr).strip().splitlines()
+            self.collection_errors[report.nodeid] = text[-1] if text else "collection failed"
+            self._signoff = None
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         phases = self.phases.setdefault(report.nodeid, _Phases())
         phases.reports[report.when or "???"] = report
@@ -167,7 +175,7 @@ class SignOffCollector:
         reports = phases.reports
         if "???" in reports:
             message = _short_message(reports["???"]) or ""
-            return "error", f"worker crashed while running this check {message}".strip()
+            return "error", f"{LOST_PREFIX}worker crashed while running this check {message}".strip()
         setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
         if setup is not None and setup.failed:
             return "error", "error in setup: " + (_short_message(setup) or "")
@@ -214,8 +222,10 @@ class SignOffCollector:
                 message = self.settings.redact(message)
                 if len(message) > _MAX_MESSAGE:
                     message = message[: _MAX_MESSAGE - 1] + "…"
+            lost = outcome == "error" and message is not None and message.startswith(LOST_PREFIX)
             records.append(
                 CheckRecord(
+                    lost=lost,
                     nodeid=nodeid,
                     gate=info["gate"],
                     item=info["item"],
@@ -228,6 +238,15 @@ class SignOffCollector:
                     attachments=tuple(attachments),
                 )
             )
+        for nodeid, message in self.collection_errors.items():
+            match = _MODULE_GATE.search(nodeid.split("::")[0])
+            if match and match.group(1) in GATES_BY_ID:
+                records.append(CheckRecord(
+                    nodeid=nodeid, gate=match.group(1), item=None,
+                    title=f"checks in {nodeid} (could not be collected)", outcome="error",
+                    message=self.settings.redact(f"{LOST_PREFIX}collection error: {message}"),
+                    lost=True,
+                ))
         return records
 
     def signoff(self) -> SignOff:

@@ -78,6 +78,9 @@ class CheckRecord:
     message: str | None = None
     duration: float = 0.0
     attachments: tuple[Attachment, ...] = ()
+    #: The check could not finish for reasons outside it (its xdist worker died, its module
+    #: failed to import): an error that makes the gate incomplete, not failed.
+    lost: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -93,10 +96,16 @@ class CheckRecord:
     @property
     def measured(self) -> bool:
         """A check counts only when it ran and recorded at least one compared measurement."""
+        if self.lost:
+            return False
         outcome = self.effective_outcome
         if outcome == "passed":
             return any(m.ok is not None for m in self.measurements)
         return outcome in ("failed", "error")
+
+    @property
+    def counts_as_failure(self) -> bool:
+        return self.effective_outcome in ("failed", "error") and not self.lost
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,7 @@ def _check_dict(check: CheckRecord) -> dict[str, Any]:
         "item_id": check.item,
         "outcome": check.effective_outcome,
         "measured": check.measured,
+        "lost": check.lost,
         "measurements": [m.to_dict() for m in check.measurements],
         "reproduce": check.reproduce,
         "message": check.message,
@@ -176,8 +186,7 @@ def _check_dict(check: CheckRecord) -> dict[str, Any]:
 def _item_status(checks: Sequence[CheckRecord]) -> str:
     if not checks:
         return "not_run"
-    outcomes = {c.effective_outcome for c in checks}
-    if outcomes & {"failed", "error"}:
+    if any(c.counts_as_failure for c in checks):
         return "failed"
     if all(c.measured for c in checks):
         return "passed"
@@ -196,7 +205,7 @@ def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int) -> 
     for extra in by_item.get(None, []):
         items.append(ItemResult(None, extra.title, _item_status([extra]), (extra,)))
 
-    failed = [c for c in checks if c.effective_outcome in ("failed", "error")]
+    failed = [c for c in checks if c.counts_as_failure]
     unmeasured = [c for c in checks if not c.measured]
     uncovered = [i for i in items if i.status == "not_run"]
     if not checks:

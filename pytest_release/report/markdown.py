@@ -39,6 +39,12 @@ def _item_line(item: ItemResult) -> str:
     reasons = [c.message for c in item.checks if c.message and item.status != "passed"]
     if reasons:
         line += f"  \n  _{md(reasons[0])}_"
+    if item.status == "failed":
+        # Context beside the failing numbers: which keys, which codes (e.g. keys without TTL).
+        context = [fmt_measurement(m) for c in item.checks for m in c.measurements
+                   if m.op is None and isinstance(m.value, list)]
+        for text in context[:3]:
+            line += f"  \n  {code(text)}"
     if item.status == "not_run" and not item.checks:
         line += " — no check ran"
     return line
