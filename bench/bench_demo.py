@@ -11,6 +11,7 @@ Runs alternate between the modes so machine noise spreads over both. Reported pe
 
     python bench/bench_demo.py                          # 3 runs per mode, 30 s load
     python bench/bench_demo.py --runs 1 --load-duration 5s
+    python bench/bench_demo.py --modes auto,0,auto:loadfile
 """
 from __future__ import annotations
 
@@ -36,12 +37,16 @@ _SUITE = re.compile(r"demo: suite finished in ([\d.]+) s with pytest exit code (
 _COUNTS = re.compile(r"=+ (.*) in [\d.]+s")
 
 
-def run_demo(workers: str, load_duration: str, observability: bool) -> dict[str, object]:
+def run_demo(mode: str, load_duration: str, observability: bool) -> dict[str, object]:
+    """``mode`` is a --workers value, optionally with an xdist --dist mode: ``auto:loadfile``."""
+    workers, _, dist = mode.partition(":")
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as out:
         command = [sys.executable, "-m", "pytest_release.demo", "--out", out,
                    "--workers", workers, "--load-duration", load_duration]
         if not observability:
             command.append("--no-observability")
+        if dist:
+            command += ["--", "--dist", dist]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         started = time.monotonic()
         proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
@@ -62,7 +67,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--load-duration", default="30s")
-    parser.add_argument("--modes", default="auto,0", help="--workers values, comma-separated")
+    parser.add_argument("--modes", default="auto,0",
+                        help="--workers values, comma-separated; 'auto:loadfile' adds "
+                             "-- --dist loadfile")
     parser.add_argument("--no-observability", action="store_true",
                         help="pass --no-observability (Gate 5 then not measured)")
     args = parser.parse_args()
@@ -73,7 +80,7 @@ def main() -> int:
         for mode in modes:
             r = run_demo(mode, args.load_duration, not args.no_observability)
             results[mode].append(r)
-            print(f"run {run + 1} --workers {mode}: wall {r['wall']:.1f} s, suite "
+            print(f"run {run + 1} {mode}: wall {r['wall']:.1f} s, suite "
                   f"{r['suite']:.1f} s, exit {r['exit']}, {r['verdict']}, {r['tests']}, "
                   f"gates {r['gates']}", file=sys.stderr, flush=True)
 
