@@ -88,7 +88,7 @@ def main() -> int:
     print("| think time | requests/s | P50 ms | P95 ms | P99 ms | error rate | requests/run |")
     print("|---|---|---|---|---|---|---|")
     for think, runs in results.items():
-        def med(key: str) -> float:
+        def med(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(r[key] for r in runs)
 
         print(f"| {think} ms | {med('rps'):.0f} | {med('p50'):.1f} | {med('p95'):.1f} | "

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from helpers.release import REPO, VERSION, output, prepare
+
 from pytest_release.demo.stack import (
     EXAMPLES,
     FeedbackService,

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from stack_fixtures import slow_marks
 
 pytestmark = slow_marks()

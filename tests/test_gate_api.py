@@ -12,17 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import stack_fixtures
+from stack_fixtures import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, item_text
 
-from stack_fixtures import (  # noqa: F401  (fixtures are used by name)
-    API_ITEMS,
-    API_SELECTION,
-    LOAD_ITEMS,
-    K6_SCRIPT,
-    healthy_stack,
-    item_text,
-    release_suite,
-    stack_factory,
-)
+# The fixtures this module uses (only the root conftest may load a plugin module).
+healthy_stack = stack_fixtures.healthy_stack
+release_suite = stack_fixtures.release_suite
+stack_factory = stack_fixtures.stack_factory
 
 SUCCESS = (200, 201, 202)
 TTL_BOUND = 604800  # [redis] ttl_max_seconds default: 7 days

@@ -9,20 +9,17 @@ import stat
 from pathlib import Path
 
 import pytest
+import stack_fixtures
+from stack_fixtures import K6_SCRIPT, LOAD_ITEMS, item_text, path_without_k6, slow_marks
 
 from pytest_release.probes import ProbeUnavailable
 from pytest_release.probes.k6 import INSTALL_HINT, find_k6
-from stack_fixtures import (  # noqa: F401  (fixtures are used by name)
-    K6_SCRIPT,
-    LOAD_ITEMS,
-    healthy_stack,
-    item_text,
-    path_without_k6,
-    python_without_k6,
-    release_suite,
-    slow_marks,
-    stack_factory,
-)
+
+# The fixtures this module uses (only the root conftest may load a plugin module).
+healthy_stack = stack_fixtures.healthy_stack
+python_without_k6 = stack_fixtures.python_without_k6
+release_suite = stack_fixtures.release_suite
+stack_factory = stack_fixtures.stack_factory
 
 pytestmark = slow_marks()
 
