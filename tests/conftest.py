@@ -78,3 +78,7 @@ def redis_args(server: RedisServer | None = None, *, url: str | None = None,
 def redis_release_args() -> Callable[..., list[str]]:
     """``redis_release_args(server, conf=False)`` → the --release-set options for that server."""
     return redis_args
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: real k6 loads and the full demo (in the default run)")

@@ -56,19 +56,6 @@ _XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_
 _runs = itertools.count(1)
 
 
-def slow_marks() -> list[pytest.MarkDecorator]:
-    """``[pytest.mark.slow]`` once ``slow`` is registered (tests/conftest.py), else ``[]``.
-
-    The slow tests (real k6 loads, the full demo) stay in the default run either way; the marker
-    lets ``-m "not slow"`` leave them out. Under ``--strict-markers`` an unregistered marker is
-    a collection error, so until it is registered the tests are simply not marked.
-    """
-    try:
-        return [pytest.mark.slow]
-    except pytest.fail.Exception:
-        return []
-
-
 def item_text(gate_id: str, item_id: str) -> str:
     """The checklist wording of an item (what a failure message must name)."""
     return next(g for g in GATES if g.id == gate_id).item(item_id).text

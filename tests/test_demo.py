@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from stack_fixtures import slow_marks
 
-pytestmark = slow_marks()
+pytestmark = pytest.mark.slow
 ARTIFACTS = ("report.html", "signoff.json", "checklist.md")
 TIMEOUT_S = 240
 

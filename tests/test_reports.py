@@ -186,7 +186,8 @@ def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
         elif not fenced:
             prose.append(line)
     target_lines = [line for line in prose if "alert(" in line]
-    assert len(target_lines) == 2, "the banner's measured value and failure message"
+    assert len(target_lines) == 3, (
+        "the banner's measured value, its failure message and the keys found without TTL")
     for line in prose:
         assert _inert(line), line
     assert "`</code>" not in "\n".join(lines)  # a backtick in the value cannot end its code span

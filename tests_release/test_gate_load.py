@@ -9,6 +9,8 @@ from pytest_release.settings import duration_seconds
 pytestmark = pytest.mark.gate_load
 
 PERCENTILES = ("p(50)", "p(75)", "p(90)", "p(95)", "p(99)", "p(99.9)")
+SUCCESSFUL = "http_req_duration{expected_response:true}"
+P95_NAME = "http_req_duration p(95) of successful requests"
 
 
 def _context(run, evidence):
@@ -29,8 +31,14 @@ def test_error_rate_is_under_threshold(k6_run, release_settings, evidence):
 @pytest.mark.release_item("p95")
 def test_p95_latency_is_under_threshold(k6_run, release_settings, evidence):
     _context(k6_run, evidence)
-    duration = k6_run.metric("http_req_duration")
+    # The successful responses' latency (k6 reports this submetric because the script sets a
+    # threshold on it); the all-requests figure is context.
+    duration = k6_run.metric(SUCCESSFUL) or k6_run.metric("http_req_duration")
+    overall = k6_run.metric("http_req_duration")
     limit = release_settings.load.p95_ms
+    if "p(95)" in overall:
+        evidence.record("http_req_duration p(95), all requests", round(overall["p(95)"], 2),
+                        unit="ms")
     for stat in ("med", "p(90)", "p(99)", "max"):
         if stat in duration:
             evidence.record(f"http_req_duration {stat}", round(duration[stat], 2), unit="ms")
@@ -47,7 +55,7 @@ def test_p95_latency_is_under_threshold(k6_run, release_settings, evidence):
             points, threshold=limit, threshold_label=f"P95 limit {limit:g} ms",
             title=f"k6 http_req_duration percentiles ({release_settings.load.vus} VUs, "
                   f"{release_settings.load.duration})"))
-    evidence.check("http_req_duration p(95)", duration.get("p(95)"), "<", limit, unit="ms")
+    evidence.check(P95_NAME, duration.get("p(95)"), "<", limit, unit="ms")
 
 
 @pytest.mark.release_item("success_rate")
@@ -73,3 +81,7 @@ def test_load_profile_ran_as_planned(k6_run, release_settings, evidence):
                    unit="s", soft=True)
     evidence.check("iterations", int(k6_run.metric("iterations").get("count", 0)), ">", 0,
                    soft=True)
+    # A load that reached nobody did not run "against" the release.
+    answered = int(k6_run.metric("http_reqs").get("count", 0)) - int(
+        k6_run.metric("http_req_failed").get("passes", 0))
+    evidence.check("successful requests", answered, ">", 0, soft=True)

@@ -107,5 +107,9 @@ def run_once(key_material: str, shared_dir: Path, **kwargs: Any) -> K6Run:
         except ProbeUnavailable as exc:
             result_file.write_text(json.dumps({"unavailable": str(exc)}))
             raise
+        except (OSError, ValueError) as exc:  # an unreadable summary: never run k6 twice
+            message = f"k6 ran but its summary could not be read: {exc}"
+            result_file.write_text(json.dumps({"unavailable": message}))
+            raise ProbeUnavailable(message) from None
         result_file.write_text(json.dumps(run.__dict__))
         return run
