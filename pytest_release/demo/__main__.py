@@ -157,7 +157,14 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     print("demo: running the release suite:\n  " + " ".join(command[2:]))
     env = dict(os.environ, **tokens)
     started = time.monotonic()
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env)
+    from ..settings import duration_seconds
+
+    # Generous: the suite's own calls all have timeouts; this only stops a wedged run.
+    limit = duration_seconds(args.load_duration) + 900
+    try:
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise StackError(f"the release suite did not finish within {limit:.0f} s") from None
     elapsed = time.monotonic() - started
     verdict = "unknown (no sign-off written)"
     signoff_path = out / "signoff.json"
@@ -170,10 +177,19 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     if args.keep_running:
         print(f"demo: stack kept running — API {service.url}, Redis {redis.url}"
               + "".join(f", {k} {v}" for k, v in observability.items() if k.endswith("_url"))
-              + f"\n      API_TOKEN={tokens['API_TOKEN']}\ndemo: press Ctrl-C to stop")
+              + f"\n      tokens (export them to call the API): {_write_tokens(workdir, tokens)}"
+              + "\ndemo: press Ctrl-C to stop")
         while True:
             time.sleep(3600)
     return result.returncode
+
+
+def _write_tokens(workdir: Path, tokens: dict[str, str]) -> Path:
+    """Tokens go to a 0600 file, never to the terminal or a log."""
+    path = workdir / "tokens.env"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"export {name}={value}\n" for name, value in tokens.items()))
+    return path
 
 
 def _start_observability(workdir: Path, service_url: str,
