@@ -36,6 +36,8 @@ def _processes_under(root: str) -> dict[int, str]:
             cwd = os.readlink(entry / "cwd")
         except OSError:  # gone meanwhile, or not ours to read
             continue
+        if not cmdline:  # a zombie between exit and reaping: nothing runs any more
+            continue
         if cwd.startswith(root) or root in cmdline:
             found[int(entry.name)] = cmdline
     return found
