@@ -9,8 +9,6 @@ Usage:  python bench/bench_ttl_audit.py [--keys 1000000] [--loop-keys 100000] [-
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,37 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_release.demo.stack import start_redis
 from pytest_release.probes.redis import RedisProbe
 
 TARGET_RATIO = 10.0
 TARGET_KEYS_PER_S = 100_000
 BOUND = 7 * 24 * 3600
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    conf = workdir / "redis.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\nsave \"\"\nappendonly no\n"
-                    f"logfile {workdir / 'redis.log'}\n")
-    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("redis-server did not start")
 
 
 def resp(*parts: str) -> bytes:
@@ -90,7 +63,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-ttl-") as tmp:
         workdir = Path(tmp)
-        proc, port = start_redis(workdir)
+        server = start_redis(workdir, directives={"appendonly": "no", "save": ""})
+        port = server.port
         try:
             loaded_in = load_keys(port, args.keys, workdir)
             probe = RedisProbe(f"redis://127.0.0.1:{port}/0", timeout_s=30)
@@ -126,8 +100,7 @@ def main() -> int:
                 assert piped.scanned == args.pipelined_keys
             probe.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            server.stop()
 
     audit_rate = args.keys / statistics.median(audit_s)
     loop_rate = args.loop_keys / statistics.median(loop_s)

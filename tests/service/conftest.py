@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 if str(EXAMPLES_DIR) not in sys.path:
@@ -39,18 +38,14 @@ if str(EXAMPLES_DIR) not in sys.path:
 from feedback_service import mint_token  # noqa: E402
 from feedback_service.auth import SigningKey  # noqa: E402
 
+from pytest_release.demo.stack import RedisServer  # noqa: E402
+from pytest_release.demo.stack import start_redis as _start_redis  # noqa: E402
+
 ISSUER = "https://feedback.demo.local"
 AUDIENCE = "aiops-feedback"
 EXEMPT_SUBJECT = "loadtest"
 START_TIMEOUT = 30.0
 HTTP_TIMEOUT = 5.0
-
-
-def free_port() -> int:
-    """A loopback TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float = 10.0, *, signalled: bool = False) -> int:
@@ -69,66 +64,11 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float = 10.0, *, signa
     return process.returncode
 
 
-@dataclasses.dataclass
-class RedisServer:
-    """A running redis-server."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=5)
-
-    def stop(self) -> None:
-        _terminate(self.process)
-
-
 def start_redis(directory: Path) -> RedisServer:
-    """Start redis-server in ``directory`` on a free port and wait until it answers PING."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """A throw-away redis-server (no persistence) on a free port, answering PING."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(directory),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=(directory / "redis.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = RedisServer(port, process)
-    deadline = time.monotonic() + START_TIMEOUT
-    probe = redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
-    while True:
-        try:
-            if probe.ping():
-                probe.close()
-                return server
-        except redis.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            log = (directory / "redis.log").read_text(errors="replace")
-            raise RuntimeError(f"redis-server did not start:\n{log}")
-        time.sleep(0.05)
+    return _start_redis(directory, directives={"appendonly": "no", "save": ""})
 
 
 @dataclasses.dataclass
