@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Generator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -59,15 +60,37 @@ class CheckIndex:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        #: Gate checks that will run (after -m/-k/--deselect and node-id selection).
         self.checks: dict[str, dict[str, Any]] = {}
-        self.deselected: dict[str, int] = {}
+        #: Every gate check the collected modules define, selected or not: a module named on
+        #: the command line as ``file::test`` still reports all its tests here.
+        self.known: dict[str, dict[str, Any]] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        # Every collector's children, before node-id arguments (file::test) pick among them:
+        # pytest_collectreport is not called for modules matched by node id.
+        report = yield
+        for node in report.result or ():
+            if isinstance(node, pytest.Item):
+                info = describe(node)
+                if info is not None:
+                    self.known[node.nodeid] = info
+        return report
 
     @pytest.hookimpl(trylast=True)
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
             info = describe(item)
             if info is not None:
-                self.deselected[info["gate"]] = self.deselected.get(info["gate"], 0) + 1
+                self.known[item.nodeid] = info
+
+    @property
+    def deselected(self) -> dict[str, dict[str, Any]]:
+        """Known gate checks that will not run, by node id."""
+        return {n: i for n, i in self.known.items() if n not in self.checks}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -79,7 +102,7 @@ class CheckIndex:
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput[WORKEROUTPUT_KEY] = json.dumps(
-                {"checks": self.checks, "deselected": self.deselected}
+                {"checks": self.checks, "known": self.known}
             )
 
 
@@ -101,6 +124,10 @@ def _short_message(report: pytest.TestReport) -> str | None:
     return text
 
 
+def _rank(report: pytest.TestReport) -> int:
+    return {"passed": 0, "skipped": 1, "failed": 2, "rerun": 2}.get(report.outcome, 2)
+
+
 class _Phases:
     __slots__ = ("reports", "properties", "duration")
 
@@ -118,7 +145,7 @@ class SignOffCollector:
         self.settings = settings
         self.index = index
         self.remote_checks: dict[str, dict[str, Any]] = {}
-        self.remote_deselected: dict[str, int] = {}
+        self.remote_known: dict[str, dict[str, Any]] = {}
         self.phases: dict[str, _Phases] = {}
         self.started_at = datetime.now(UTC)
         self._signoff: SignOff | None = None
@@ -133,11 +160,16 @@ class SignOffCollector:
             self._signoff = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # The same test can report more than once (--dist each, reruns): the worst report of a
+        # phase wins and the evidence of every run is kept, so a failure is never overwritten.
         phases = self.phases.setdefault(report.nodeid, _Phases())
-        phases.reports[report.when or "???"] = report
+        when = report.when or "???"
+        previous = phases.reports.get(when)
+        if previous is None or _rank(report) >= _rank(previous):
+            phases.reports[when] = report
         phases.duration += float(getattr(report, "duration", 0.0) or 0.0)
-        if report.user_properties:
-            phases.properties = list(report.user_properties)
+        merged = dict.fromkeys([*phases.properties, *map(tuple, report.user_properties)])
+        phases.properties = list(merged)  # type: ignore[arg-type]
         self._signoff = None
 
     @pytest.hookimpl(optionalhook=True)
@@ -150,9 +182,8 @@ class SignOffCollector:
             return
         data = json.loads(payload)
         self.remote_checks.update(data.get("checks", {}))
-        for gate, count in data.get("deselected", {}).items():
-            # Every worker collects and deselects the same tests: keep the largest, not the sum.
-            self.remote_deselected[gate] = max(self.remote_deselected.get(gate, 0), int(count))
+        # Every worker collects the same tests: a union, never a sum.
+        self.remote_known.update(data.get("known", {}))
         self._signoff = None
 
     # -- folding ---------------------------------------------------------------------------
@@ -185,6 +216,9 @@ class SignOffCollector:
             return "skipped", "never ran (session interrupted or worker lost)"
         if hasattr(call, "wasxfail") and call.skipped:
             return "failed", f"expected failure (xfail) is not a pass: {call.wasxfail}".strip()
+        if str(call.outcome) == "rerun":  # pytest-rerunfailures
+            return "failed", "failed and was rerun: " + (_short_message(call) or "") + (
+                " (a check that needs a rerun to pass is not a pass)")
         if call.failed:
             return "failed", _short_message(call)
         if call.skipped:
@@ -252,14 +286,20 @@ class SignOffCollector:
     def signoff(self) -> SignOff:
         """The sign-off of everything reported so far (cached until the next report)."""
         if self._signoff is None:
-            deselected = dict(self.remote_deselected)
-            for gate, count in self.index.deselected.items():
-                deselected[gate] = max(deselected.get(gate, 0), count)
+            known = {**self.remote_known, **self.index.known}
+            selected = {*self.remote_checks, *self.index.checks, *self.phases}
+            deselected: dict[str, int] = {}
+            deselected_items: dict[str, set[str | None]] = {}
+            for nodeid, info in known.items():
+                if nodeid not in selected:
+                    deselected[info["gate"]] = deselected.get(info["gate"], 0) + 1
+                    deselected_items.setdefault(info["gate"], set()).add(info["item"])
             release = self.settings.release
             self._signoff = decide(
                 {"version": release.version, "commit": release.commit, "image": release.image},
                 self.records(),
                 generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 deselected=deselected,
+                deselected_items=deselected_items,
             )
         return self._signoff

@@ -73,7 +73,7 @@ class Evidence:
         self.soft_failures: list[str] = []
 
     def _add(self, key: str, payload: Any) -> None:
-        text = self._settings.redact(json.dumps(_jsonable(payload), sort_keys=True))
+        text = json.dumps(self._settings.redact_data(_jsonable(payload)), sort_keys=True)
         self._item.user_properties.append((key, text))
 
     def reproduce(self, command: str) -> None:

@@ -7,6 +7,7 @@ never here.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -79,6 +80,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{ITEM_MARKER}(item_id): the checklist item of its gate that this check earns"
     )
+    if not hasattr(config, "workerinput"):
+        # A refused or crashed run must not leave the last run's sign-off looking current.
+        for option in ("release_signoff", "release_checklist"):
+            target = config.getoption(option)
+            if target:
+                with contextlib.suppress(OSError):  # unwritable: warned about when writing
+                    Path(target).expanduser().unlink(missing_ok=True)
     settings = _load(config)
     config.stash[settings_key] = settings
     index = CheckIndex(config)
@@ -148,11 +156,19 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     from .probes import ProbeUnavailable
 
     __tracebackhide__ = True
+    evidence = item.stash.get(evidence_key, None)
+    redact = item.config.stash[settings_key].redact
     try:
         result = yield
-    except ProbeUnavailable as exc:
-        not_measured(item.config.stash[settings_key].redact(str(exc)))
-    evidence = item.stash.get(evidence_key, None)
+    except (ProbeUnavailable, pytest.skip.Exception) as exc:
+        reason = redact(str(exc))
+        if evidence is not None and evidence.soft_failures:
+            # A violation measured before the check had to stop is still a failure.
+            raise AssertionError("\n".join([*evidence.soft_failures,
+                                             f"(then stopped: {reason})"])) from None
+        if isinstance(exc, ProbeUnavailable):
+            not_measured(reason)
+        raise
     if evidence is not None and evidence.soft_failures:
         raise AssertionError("\n".join(evidence.soft_failures))
     return result

@@ -10,11 +10,11 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -76,7 +76,8 @@ class RedisSettings:
     p95_ms: float = opt(120.0, "float", "P95 command latency limit in ms", min=0.001)
     latency_samples: int = opt(200, "int", "client round trips timed for the P95", min=20)
     config_file: str | None = opt(None, "str", "redis.conf path on the Redis host")
-    host: str = opt("local://", "str", "testinfra host spec of the Redis host (local://, ssh://...)")
+    host: str = opt("local://", "hostspec",
+                    "testinfra host spec of the Redis host (local://, ssh://...)")
     timeout_s: float = opt(2.0, "float", "socket timeout for the suite's own client", min=0.01)
     service_client_name: str = opt(
         "feedback-service", "str", "CLIENT SETNAME of the service's Redis connections"
@@ -235,8 +236,34 @@ class Settings:
         """Replace every known secret (and its URL-encoded form) in ``text`` with ``***``."""
         return redact(text, self.secrets)
 
+    def redact_data(self, data: Any) -> Any:
+        """:meth:`redact` applied to every string of a JSON-like structure."""
+        return redact_data(data, self.secrets)
+
     def __repr__(self) -> str:
         return f"Settings(source={self.source!r}, release={self.release.version!r})"
+
+
+def map_strings(data: Any, fn: Callable[[str], str]) -> Any:
+    """``fn`` applied to every string (keys too) of a JSON-like structure."""
+    if isinstance(data, str):
+        return fn(data)
+    if isinstance(data, dict):
+        return {map_strings(k, fn): map_strings(v, fn) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [map_strings(v, fn) for v in data]
+    return data
+
+
+def redact_data(data: Any, secrets: frozenset[str] | set[str]) -> Any:
+    """Mask secrets in every string before serialising, so that JSON escaping can never hide a
+    secret from the mask, nor a mask break the JSON."""
+    return map_strings(data, lambda text: redact(text, secrets))
+
+
+#: Shorter interpolated values ("0", "80") are not masked: masking them would garble every
+#: number in the reports while protecting nothing a guess would not find.
+MIN_SECRET_LENGTH = 4
 
 
 def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
@@ -249,9 +276,34 @@ def redact(text: str, secrets: frozenset[str] | set[str]) -> str:
     return text
 
 
+#: Query parameters that carry credentials (redis-py accepts ``?password=``).
+SECRET_QUERY_KEYS = frozenset({"password", "pass", "passwd", "token", "access_token", "api_key",
+                               "apikey", "secret", "auth"})
+
+
+def url_secrets(url: str) -> set[str]:
+    """The credentials inside a URL: its password and secret-looking query values."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return set()
+    found = {password, unquote(password)} if password else set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=False):
+        if key.lower() in SECRET_QUERY_KEYS and len(value) >= MIN_SECRET_LENGTH:
+            found.add(value)
+    return found
+
+
 def safe_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (for display and reproduce commands)."""
     parts = urlsplit(url)
+    if parts.query:
+        query = "&".join(
+            f"{k}={MASK}" if k.lower() in SECRET_QUERY_KEYS else f"{k}={v}"
+            for k, v in parse_qsl(parts.query, keep_blank_values=True))
+        parts = parts._replace(query=query)
+        url = urlunsplit(parts)
     if parts.password is None:
         return url
     user = parts.username or ""
@@ -307,7 +359,8 @@ class _Builder:
                         f"(export {name}=... or change the value)"
                     )
                     return ""
-                self.secrets.add(env[name])
+                if len(env[name]) >= MIN_SECRET_LENGTH:
+                    self.secrets.add(env[name])
                 return env[name]
 
             return _ENV_REF.sub(sub, value)
@@ -322,14 +375,13 @@ class _Builder:
         if value is None and optional:
             return None
         problem = None
-        if kind in ("str", "url", "path", "duration"):
+        if kind in ("str", "url", "hostspec", "path", "duration"):
             if not isinstance(value, str):
                 problem = f"expected a string, got {_type_name(value)} {value!r}"
-            elif kind == "url":
-                problem = _url_problem(value)
-                password = urlsplit(value).password
-                if password:
-                    self.secrets.update({password, unquote(password)})
+            elif kind in ("url", "hostspec"):
+                problem = _url_problem(value) if kind == "url" else None
+                if problem is None and "://" in value:
+                    self.secrets.update(url_secrets(value))
             elif kind == "duration":
                 try:
                     duration_seconds(value)
@@ -381,7 +433,10 @@ def _type_name(value: Any) -> str:
 
 
 def _url_problem(value: str) -> str | None:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
     if not parts.scheme or not parts.hostname:
         return "not a URL: expected scheme://host[:port][/path]"
     try:
@@ -479,7 +534,7 @@ def load_settings(
                 values[key] = str(rootdir / f.default)
         sections[name] = cls(**values)
     if builder.problems:
-        raise SettingsError(builder.problems)
+        raise SettingsError([redact(p, builder.secrets) for p in builder.problems])
     return Settings(**sections, source=source, secrets=frozenset(builder.secrets))
 
 

@@ -6,7 +6,7 @@ written turns into a pass, and only a complete, measured, passing run is APPROVE
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +88,12 @@ class CheckRecord:
 
     @property
     def effective_outcome(self) -> str:
-        """The outcome the verdict uses: a pass contradicted by its own evidence is a failure."""
-        if self.outcome == "passed" and any(m.ok is False for m in self.measurements):
+        """The outcome the verdict uses: a measured violation is a failure, whatever came after.
+
+        A "passed" contradicted by its own evidence, or a check that recorded a violation and
+        then could not finish (skipped as not measured), is failed.
+        """
+        if self.outcome in ("passed", "skipped") and any(m.ok is False for m in self.measurements):
             return "failed"
         return self.outcome
 
@@ -97,7 +101,7 @@ class CheckRecord:
     def measured(self) -> bool:
         """A check counts only when it ran and recorded at least one compared measurement."""
         if self.lost:
-            return False
+            return any(m.ok is False for m in self.measurements)
         outcome = self.effective_outcome
         if outcome == "passed":
             return any(m.ok is not None for m in self.measurements)
@@ -105,6 +109,8 @@ class CheckRecord:
 
     @property
     def counts_as_failure(self) -> bool:
+        if any(m.ok is False for m in self.measurements):
+            return True
         return self.effective_outcome in ("failed", "error") and not self.lost
 
 
@@ -183,23 +189,25 @@ def _check_dict(check: CheckRecord) -> dict[str, Any]:
     }
 
 
-def _item_status(checks: Sequence[CheckRecord]) -> str:
+def _item_status(checks: Sequence[CheckRecord], partly_deselected: bool = False) -> str:
     if not checks:
         return "not_run"
     if any(c.counts_as_failure for c in checks):
         return "failed"
-    if all(c.measured for c in checks):
+    if all(c.measured for c in checks) and not partly_deselected:
         return "passed"
     return "not_measured"
 
 
-def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int) -> GateResult:
+def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int,
+                 deselected_items: Collection[str | None] = ()) -> GateResult:
     by_item: dict[str | None, list[CheckRecord]] = {}
     for check in checks:
         key = check.item if check.item in {i.id for i in gate.items} else None
         by_item.setdefault(key, []).append(check)
     items = [
-        ItemResult(i.id, i.text, _item_status(by_item.get(i.id, [])), tuple(by_item.get(i.id, [])))
+        ItemResult(i.id, i.text, _item_status(by_item.get(i.id, []), i.id in deselected_items),
+                   tuple(by_item.get(i.id, [])))
         for i in gate.items
     ]
     for extra in by_item.get(None, []):
@@ -242,6 +250,7 @@ def decide(
     *,
     generated_at: str,
     deselected: Mapping[str, int] | None = None,
+    deselected_items: Mapping[str, Collection[str | None]] | None = None,
     gates: Sequence[Gate] = GATES,
 ) -> SignOff:
     """Aggregate check records into a SignOff.
@@ -263,7 +272,8 @@ def decide(
         return lambda c: (rank.get(c.item or "", len(rank)), c.nodeid)
 
     results = tuple(
-        _gate_result(g, sorted(by_gate[g.id], key=order(g)), deselected.get(g.id, 0))
+        _gate_result(g, sorted(by_gate[g.id], key=order(g)), deselected.get(g.id, 0),
+                     (deselected_items or {}).get(g.id, ()))
         for g in gates
     )
     statuses = [r.status for r in results]

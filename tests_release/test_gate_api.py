@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import time
 import uuid
 
@@ -266,7 +267,7 @@ def test_stored_record_expires_within_bound(feedback_api, api_token, redis_probe
         evidence.not_measured("the service's 201 response carries no id to look the record up")
     key = f"{release_settings.api.key_prefix}{record_id}"
     ttl = redis_probe.ttl(key)
-    evidence.reproduce(f"redis-cli -u {redis_probe.display_url} TTL {key}")
+    evidence.reproduce(f"redis-cli -u {redis_probe.display_url} TTL {shlex.quote(key)}")
     evidence.check(f"record {key} exists", ttl, "!=", -2)
     evidence.check("record has an expiry", ttl, "!=", -1, soft=True)
     evidence.check("record TTL", ttl, "<=", release_settings.redis.ttl_max_seconds, unit="s",

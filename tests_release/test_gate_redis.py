@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_release.probes.host import read_file
 from pytest_release.probes.redis import REDIS_DEFAULTS, parse_redis_conf, percentile
 
 pytestmark = pytest.mark.gate_redis
@@ -88,14 +89,14 @@ def test_persisted_config_matches_running_config(redis_probe, redis_host, releas
             "redis.config_file is not set: without the file on the Redis host a restart could "
             "silently drop AOF or noeviction (set redis.config_file and redis.host)"
         )
-    conf = redis_host.file(path)
+    text = read_file(redis_host, path)
     evidence.reproduce(
         f"grep -E '^(appendonly|maxmemory-policy|appendfsync)' {path}; "
         + cli(redis_probe, "CONFIG GET appendonly maxmemory-policy appendfsync")
     )
-    if not conf.exists:
+    if text is None:
         evidence.check(f"{path} exists on {release_settings.redis.host}", False, "==", True)
-    persisted = parse_redis_conf(conf.content_string)
+    persisted = parse_redis_conf(text or "")
     if "include" in persisted:
         evidence.record("include directive (not followed)", persisted["include"])
     running = redis_probe.config("appendonly", "maxmemory-policy", "appendfsync")

@@ -156,13 +156,18 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     command += pytest_args
     print("demo: running the release suite:\n  " + " ".join(command[2:]))
     env = dict(os.environ, **tokens)
+    for name in ARTIFACTS:
+        (out / name).unlink(missing_ok=True)
     started = time.monotonic()
     from ..settings import duration_seconds
 
     # Generous: the suite's own calls all have timeouts; this only stops a wedged run.
     limit = duration_seconds(args.load_duration) + 900
+    # Its own session, so that on Ctrl-C, SIGTERM or a timeout the xdist workers and k6 stop too.
+    suite = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
+    stack.callback(_stop_group, suite)
     try:
-        result = subprocess.run(command, cwd=REPO_ROOT, env=env, timeout=limit)
+        returncode = suite.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         raise StackError(f"the release suite did not finish within {limit:.0f} s") from None
     elapsed = time.monotonic() - started
@@ -170,7 +175,7 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     signoff_path = out / "signoff.json"
     if signoff_path.exists():
         verdict = json.loads(signoff_path.read_text())["verdict"]
-    print(f"\ndemo: suite finished in {elapsed:.1f} s with pytest exit code {result.returncode}")
+    print(f"\ndemo: suite finished in {elapsed:.1f} s with pytest exit code {returncode}")
     for name in ARTIFACTS:
         print(f"demo: {name:<13} {out / name}")
     print(f"demo: verdict {verdict}")
@@ -181,7 +186,21 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
               + "\ndemo: press Ctrl-C to stop")
         while True:
             time.sleep(3600)
-    return result.returncode
+    return returncode
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """TERM, then KILL, the suite's whole process group (pytest, xdist workers, k6)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def _write_tokens(workdir: Path, tokens: dict[str, str]) -> Path:

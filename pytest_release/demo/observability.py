@@ -214,6 +214,16 @@ def wait_for_scrape(prom_url: str, job: str, timeout: float = 30.0, *,
         return bool(found) and all(t.get("health") == health for t in found)
 
     _wait(ready, timeout, f"prometheus job {job!r} to be {health}")
+    if health == "up":
+        # rate() and friends need at least two samples: a dashboard queried after one scrape
+        # shows "No data" although everything is fine.
+        expr = urllib.parse.urlencode({"query": f'count_over_time(up{{job="{job}"}}[5m])'})
+
+        def samples() -> bool:
+            result = _get_json(f"{prom_url.rstrip('/')}/api/v1/query?{expr}")["data"]["result"]
+            return bool(result) and min(float(r["value"][1]) for r in result) >= 3
+
+        _wait(samples, timeout, f"three scrapes of prometheus job {job!r}")
     return found
 
 

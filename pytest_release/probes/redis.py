@@ -151,7 +151,16 @@ class RedisProbe:
         except self._response_error as exc:
             if self.command_unavailable(exc):
                 return None
-            raise
+            if len(names) > 1 and "wrong number of arguments" in str(exc).lower():
+                # Redis < 7 takes one parameter per CONFIG GET.
+                merged: dict[str, str] = {}
+                for name in names:
+                    one = self.config(name)
+                    if one is None:
+                        return None
+                    merged.update(one)
+                return merged
+            raise ProbeUnavailable(f"CONFIG GET failed on {self.display_url}: {exc}") from None
         return {str(k): str(v) for k, v in dict(values).items()}
 
     def maxmemory_policy(self) -> tuple[str, str]:
