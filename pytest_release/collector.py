@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import evidence as ev
-from .gates import GATES_BY_ID, GATES_BY_MARKER, ITEM_MARKER
+from .gates import GATES, GATES_BY_ID, GATES_BY_MARKER, ITEM_MARKER
 from .verdict import Attachment, CheckRecord, Measurement, SignOff, decide
 
 if TYPE_CHECKING:
@@ -30,6 +30,12 @@ USAGE_ERROR_KEY = "pytest_release_usage_error"
 _MODULE_GATE = re.compile(r"test_gate_([a-z]+)\.py")
 _MAX_MESSAGE = 600
 LOST_PREFIX = "not measured: "
+
+
+def _settings_key() -> Any:
+    from .plugin import settings_key
+
+    return settings_key
 
 
 def describe(item: pytest.Item) -> dict[str, Any] | None:
@@ -46,7 +52,8 @@ def describe(item: pytest.Item) -> dict[str, Any] | None:
     title = None
     if item_id is not None:
         try:
-            title = gate.item(item_id).text
+            settings = item.config.stash.get(_settings_key(), None)
+            title = gate.item(item_id).render(settings.checklist_values() if settings else None)
         except KeyError:
             item_id = None
     if title is None:
@@ -301,5 +308,6 @@ class SignOffCollector:
                 generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 deselected=deselected,
                 deselected_items=deselected_items,
+                gates=[g.rendered(self.settings.checklist_values()) for g in GATES],
             )
         return self._signoff

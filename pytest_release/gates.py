@@ -5,15 +5,27 @@ document release managers already know; every item additionally names the check 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+
+#: The checklist's own numbers: with these, every item reads exactly as in the seed checklist.
+CHECKLIST_VALUES: dict[str, object] = {
+    "redis_ttl": "7 days", "redis_maxmemory_policy": "noeviction", "redis_p95_ms": "120",
+    "load_max_error_rate": "0.5%", "load_p95_ms": "120", "load_min_success_rate": "99.5%",
+    "load_duration": "30s", "load_vus": "25",
+}
 
 
 @dataclass(frozen=True)
 class Item:
-    """One checklist line inside a gate."""
+    """One checklist line inside a gate; ``{placeholders}`` take the thresholds in force."""
 
     id: str
     text: str
+
+    def render(self, values: Mapping[str, object] | None = None) -> str:
+        return self.text.format_map({**CHECKLIST_VALUES, **(values or {})})
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,12 @@ class Gate:
     def marker(self) -> str:
         return f"gate_{self.id}"
 
+    def rendered(self, values: Mapping[str, object] | None) -> Gate:
+        """This gate with its item wording filled in from ``values``."""
+        items = tuple(Item(i.id, i.render(values)) for i in self.items)
+        return Gate(self.id, self.number, self.title, items, self.validation_label,
+                    self.validation)
+
     def item(self, item_id: str) -> Item:
         for item in self.items:
             if item.id == item_id:
@@ -45,12 +63,12 @@ GATES: tuple[Gate, ...] = (
         1,
         "Redis Persistence",
         (
-            Item("ttl", "TTL: 7 days configured"),
-            Item("maxmemory", "Maxmemory policy: noeviction"),
+            Item("ttl", "TTL: {redis_ttl} configured"),
+            Item("maxmemory", "Maxmemory policy: {redis_maxmemory_policy}"),
             Item("aof", "Persistence: AOF enabled"),
             Item("persisted_config", "Persisted config matches running config"),
             Item("retry", "Retry strategy: Active"),
-            Item("p95", "Performance: P95 < 120ms"),
+            Item("p95", "Performance: P95 < {redis_p95_ms}ms"),
         ),
         "Validation",
         (
@@ -69,7 +87,7 @@ GATES: tuple[Gate, ...] = (
             Item("rate_limit", "Rate limiting enabled"),
             Item("error_codes", "Error handling proper 4xx codes"),
             Item("metrics_labels", "Metrics labeled correctly"),
-            Item("stored_ttl", "Stored records expire within the TTL bound"),
+            Item("stored_ttl", "Stored records expire within {redis_ttl}"),
         ),
         "Validation",
         (
@@ -84,10 +102,10 @@ GATES: tuple[Gate, ...] = (
         3,
         "Load Test",
         (
-            Item("error_rate", "Error rate: < 0.5%"),
-            Item("p95", "P95 latency: < 120ms"),
-            Item("success_rate", "Success rate: > 99.5%"),
-            Item("profile", "Duration: 30s with 25 VUs"),
+            Item("error_rate", "Error rate: < {load_max_error_rate}"),
+            Item("p95", "P95 latency: < {load_p95_ms}ms"),
+            Item("success_rate", "Success rate: > {load_min_success_rate}"),
+            Item("profile", "Duration: {load_duration} with {load_vus} VUs"),
         ),
         "Run",
         ("k6 run ops/loadtest_feedback_thresholds.k6.js",),

@@ -232,6 +232,26 @@ class Settings:
     source: str | None = None
     secrets: frozenset[str] = frozenset()
 
+    def checklist_values(self) -> dict[str, object]:
+        """The thresholds in force, worded like the checklist (for the item texts)."""
+        def number(value: float) -> str:
+            return f"{value:g}"
+
+        def percent(rate: float) -> str:
+            return f"{rate * 100:g}%"
+
+        days, rest = divmod(self.redis.ttl_max_seconds, 86400)
+        return {
+            "redis_ttl": f"{days} days" if not rest else f"{self.redis.ttl_max_seconds} s",
+            "redis_maxmemory_policy": self.redis.maxmemory_policy,
+            "redis_p95_ms": number(self.redis.p95_ms),
+            "load_max_error_rate": percent(self.load.max_error_rate),
+            "load_p95_ms": number(self.load.p95_ms),
+            "load_min_success_rate": percent(self.load.min_success_rate),
+            "load_duration": self.load.duration,
+            "load_vus": self.load.vus,
+        }
+
     def redact(self, text: str) -> str:
         """Replace every known secret (and its URL-encoded form) in ``text`` with ``***``."""
         return redact(text, self.secrets)

@@ -58,7 +58,7 @@ _runs = itertools.count(1)
 
 def item_text(gate_id: str, item_id: str) -> str:
     """The checklist wording of an item (what a failure message must name)."""
-    return next(g for g in GATES if g.id == gate_id).item(item_id).text
+    return next(g for g in GATES if g.id == gate_id).item(item_id).render()
 
 
 @dataclass

@@ -135,7 +135,7 @@ def test_box_is_ticked_only_for_a_measured_pass(run_release, pytester):
                         ("Rate limiting enabled", "NOT MEASURED"),
                         ("Error handling proper 4xx codes", "NOT MEASURED"),
                         ("Metrics labeled correctly", "FAILED"),
-                        ("Stored records expire within the TTL bound", "FAILED")]:
+                        ("Stored records expire within 7 days", "FAILED")]:
         assert item_line(lines, text).startswith(f"- [ ] {text} — **{label}**")
     statuses = {i["id"]: i["status"] for i in gate(signoff, "api")["items"]}
     assert statuses == {"schema": "passed", "jwt": "not_measured", "rate_limit": "not_measured",

@@ -50,8 +50,8 @@ def test_defaults_are_the_checklist_numbers(tmp_path):
     assert s.release.version is None and s.redis.url is None
     assert s.secrets == frozenset()
     # ... and the same numbers the checklist wording promises
-    redis_items = {i.id: i.text for i in GATES_BY_ID["redis"].items}
-    load_items = {i.id: i.text for i in GATES_BY_ID["load"].items}
+    redis_items = {i.id: i.render() for i in GATES_BY_ID["redis"].items}
+    load_items = {i.id: i.render() for i in GATES_BY_ID["load"].items}
     assert redis_items["ttl"] == "TTL: 7 days configured"
     assert redis_items["maxmemory"].endswith(s.redis.maxmemory_policy)
     assert f"P95 < {s.redis.p95_ms:g}ms" in redis_items["p95"]

@@ -150,3 +150,20 @@ def test_a_refused_run_leaves_no_stale_signoff(run_release, pytester):
     result, signoff = run_release(release=None)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert not (pytester.path / "signoff.json").exists()
+
+
+def test_checklist_wording_shows_the_thresholds_in_force(run_release, pytester):
+    suite = prepare(pytester, modules=())
+    (suite / "test_gate_load.py").write_text(
+        "import pytest\n"
+        "pytestmark = pytest.mark.gate_load\n"
+        '@pytest.mark.release_item("profile")\n'
+        "def test_profile(evidence):\n"
+        '    evidence.check("VUs", 5, "==", 5)\n')
+    run_release("--release-set", "load.duration=5s", "--release-set", "load.vus=5",
+                "--release-set", "load.p95_ms=10000", "--release-checklist", "checklist.md",
+                modules=())
+    text = (pytester.path / "checklist.md").read_text()
+    assert "- [x] Duration: 5s with 5 VUs" in text
+    assert "P95 latency: \\< 10000ms" in text  # Markdown-escaped "<"
+    assert "Duration: 30s with 25 VUs" not in text
