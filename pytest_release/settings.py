@@ -410,6 +410,9 @@ class _Builder:
             elif kind == "path" and value:
                 path = Path(value).expanduser()
                 value = str(path if path.is_absolute() else (base / path))
+                if not Path(value).exists():
+                    problem = f"{value} does not exist (check the path; relative paths are " \
+                              "relative to the config file)"
         elif kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 problem = f"expected an integer, got {_type_name(value)} {value!r}"

@@ -61,6 +61,8 @@ def test_defaults_are_the_checklist_numbers(tmp_path):
 
 
 def test_toml_file_then_overrides_then_release_option(tmp_path):
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "load.k6.js").write_text("export default function () {}\n")
     s = load(tmp_path, """
         [release]
         version = "v0.0.0"
@@ -212,3 +214,13 @@ def test_redact_prefers_the_longest_secret():
 def test_safe_url(url, shown):
     assert safe_url(url) == shown
     assert "S3cr3t" not in safe_url(url)
+
+
+def test_a_missing_file_setting_is_a_config_error(tmp_path):
+    with pytest.raises(SettingsError) as info:
+        load(tmp_path, """
+            [api]
+            signing_key_file = "keys/missing.pem"
+        """)
+    (problem,) = info.value.problems
+    assert "api.signing_key_file" in problem and "missing.pem does not exist" in problem
