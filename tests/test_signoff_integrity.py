@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers.release import gate, output, prepare
 
 ALL_GATES = {
