@@ -93,4 +93,5 @@ def k6_run(release_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     return run_once(
         f"{run_uid}|{sorted(env.items())}|{script}", shared, k6=k6, script=script, env=env,
         timeout_s=duration_seconds(load.duration) + load.timeout_s,
+        token_variable="LOAD_TOKEN" if load.token else "API_TOKEN",
     )

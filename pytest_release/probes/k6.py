@@ -63,7 +63,7 @@ def find_k6(configured: str) -> str:
 
 
 def run_k6(k6: str, script: Path, env: Mapping[str, str], *, workdir: Path,
-           timeout_s: float) -> K6Run:
+           timeout_s: float, token_variable: str = "API_TOKEN") -> K6Run:
     summary_path = workdir / "k6-summary.json"
     summary_path.unlink(missing_ok=True)
     argv = [k6, "run", "--quiet", "--no-usage-report", str(script)]
@@ -85,7 +85,7 @@ def run_k6(k6: str, script: Path, env: Mapping[str, str], *, workdir: Path,
         raise ProbeUnavailable(f"k6 exited with {proc.returncode} and wrote no summary: {tail}")
     summary = json.loads(summary_path.read_text())
     shown = " ".join(f"{k}={v}" for k, v in sorted(env.items()) if k != "TOKEN")
-    command = f"TOKEN=$API_TOKEN {shown} k6 run {script}"
+    command = f"TOKEN=${token_variable} {shown} k6 run {script}"
     return K6Run(proc.returncode, summary, wall, command, tail)
 
 
