@@ -225,3 +225,10 @@ def test_a_missing_file_setting_is_a_config_error(tmp_path):
         """)
     (problem,) = info.value.problems
     assert "api.signing_key_file" in problem and "missing.pem does not exist" in problem
+
+
+def test_a_malformed_ipv6_url_is_a_config_error_not_a_crash(tmp_path):
+    with pytest.raises(SettingsError) as info:
+        load(tmp_path, None, "api.url=http://[::1")
+    (problem,) = info.value.problems
+    assert problem.startswith("--release-set api.url: not a URL")
