@@ -320,3 +320,33 @@ def test_ttl_item_is_measured_where_eval_is_disabled(redis_server, run_release, 
     assert measurement(c, "keys sampled (feedback:*)")["value"] == 55
     assert measurement(c, "keys without expiry (feedback:*)")["value"] == 3
     assert measurement(c, "keys with TTL over the bound (feedback:*)")["value"] == 2
+
+
+def test_a_stalling_redis_fails_the_p95_item_with_the_measured_latency(
+        redis_server, run_release, redis_release_args):
+    """A real Redis that stalls: another client keeps it busy with DEBUG SLEEP 0.2 s."""
+    import threading
+
+    server = redis_server(appendonly="yes", enable_debug_command="yes")
+    seed(server, ttl=WEEK)
+    staller = server.client(socket_timeout=5)
+    stop = threading.Event()
+
+    def stall() -> None:
+        while not stop.is_set():
+            staller.execute_command("DEBUG", "SLEEP", "0.2")
+
+    thread = threading.Thread(target=stall, daemon=True)
+    thread.start()
+    try:
+        result, signoff = run_release(*redis_release_args(server), "-k", "p95",
+                                      "--release-set", "redis.latency_samples=20")
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    p95 = check(signoff, "redis", "p95")
+    assert p95["outcome"] == "failed", p95
+    client_p95 = measurement(p95, "client P95")
+    assert client_p95["ok"] is False and client_p95["value"] > 120, client_p95
+    assert p95["message"].startswith("Performance: P95 < 120ms: expected client P95 < 120 ms, "
+                                     "measured "), p95["message"]
