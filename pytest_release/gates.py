@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-
 #: The checklist's own numbers: with these, every item reads exactly as in the seed checklist.
 CHECKLIST_VALUES: dict[str, object] = {
     "redis_ttl": "7 days", "redis_maxmemory_policy": "noeviction", "redis_p95_ms": "120",

@@ -257,19 +257,22 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if collector is not None and collector.usage_error:
         terminalreporter.write_line(f"ERROR: {collector.usage_error}", red=True, bold=True)
         return
-    if collector is None or not collector.records():
+    if collector is None:
+        return
+    signoff = collector.signoff()
+    if not any(g.checks for g in signoff.gates):
         return
     from .report import terminal
 
-    terminal.write(collector.signoff(), terminalreporter, collector.settings.redact)
+    terminal.write(signoff, terminalreporter, collector.settings.redact)
     for option in ("release_signoff", "release_checklist"):
         target = config.getoption(option)
         if target:
             terminalreporter.write_line(f"{option.replace('_', ' ')}: {Path(target).resolve()}")
-    if config.getoption("release_require_approval") and not collector.signoff().approved:
+    if config.getoption("release_require_approval") and not signoff.approved:
         terminalreporter.write_line(
             "--release-require-approval: exit status is non-zero because the verdict is "
-            f"{collector.signoff().verdict}", red=True)
+            f"{signoff.verdict}", red=True)
 
 
 pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability"]

@@ -147,7 +147,7 @@ def start_prometheus(
         }]}
     config_path = workdir / "prometheus.yml"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
-    process = spawn("prometheus", [
+    process = _start_ready("prometheus", port, workdir, timeout, [
         binary,
         f"--config.file={config_path}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -156,14 +156,21 @@ def start_prometheus(
         "--web.enable-lifecycle",
         f"--rules.alert.resend-delay={alert_resend_delay or evaluation_interval or scrape_interval}",
         "--log.level=warn",
-    ], workdir)
+    ])
+    return PrometheusServer(process, port, config_path, data_path)
+
+
+def _start_ready(name: str, port: int, workdir: Path, timeout: float,
+                 argv: list[str]) -> Process:
+    """Spawn a Prometheus-family server and wait for its ``/-/ready``; stop it if it never is."""
+    process = spawn(name, argv, workdir)
     try:
         wait_for(lambda: _http_ok(f"http://127.0.0.1:{port}/-/ready"), timeout=timeout,
-                 what="prometheus", process=process)
+                 what=name, process=process)
     except StackError:
         process.stop()
         raise
-    return PrometheusServer(process, port, config_path, data_path)
+    return process
 
 
 def start_alertmanager(
@@ -181,20 +188,14 @@ def start_alertmanager(
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     config_path = Path(config_file).resolve()
-    process = spawn("alertmanager", [
+    process = _start_ready("alertmanager", port, workdir, timeout, [
         binary,
         f"--config.file={config_path}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--cluster.listen-address=",
         f"--storage.path={workdir / 'data'}",
         "--log.level=warn",
-    ], workdir)
-    try:
-        wait_for(lambda: _http_ok(f"http://127.0.0.1:{port}/-/ready"), timeout=timeout,
-                 what="alertmanager", process=process)
-    except StackError:
-        process.stop()
-        raise
+    ])
     return AlertmanagerServer(process, port, config_path)
 
 
