@@ -24,9 +24,9 @@ _CSS = """
 .release-signoff .APPROVED{background:#2e7d32}.release-signoff .REJECTED{background:#c62828}
 .release-signoff .INCOMPLETE{background:#ef6c00}
 .release-signoff table{border-collapse:collapse;width:100%;margin-top:.6em;font-size:.9em}
-.release-signoff th,.release-signoff td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}  # noqa: E501
+.release-signoff th,.release-signoff td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
 .release-signoff tr.gate td{background:#f2f2f2;font-weight:bold}
-.release-signoff .st-passed{color:#2e7d32}.release-signoff .st-failed,.release-signoff .st-error{color:#c62828;font-weight:bold}  # noqa: E501
+.release-signoff .st-passed{color:#2e7d32}.release-signoff .st-failed,.release-signoff .st-error{color:#c62828;font-weight:bold}
 .release-signoff .st-skipped,.release-signoff .st-incomplete,.release-signoff .st-not_run{color:#ef6c00}
 .release-signoff code{font-size:.85em;white-space:pre-wrap;word-break:break-all}
 .release-signoff .ok-false{color:#c62828;font-weight:bold}
