@@ -23,6 +23,7 @@ MEASUREMENT = "release.measurement"
 REPRODUCE = "release.reproduce"
 ATTACHMENT = "release.attachment"
 CHECK = "release.check"
+SOURCE = "release.source"
 NOT_MEASURED_PREFIX = "not measured: "
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -79,6 +80,11 @@ class Evidence:
     def reproduce(self, command: str) -> None:
         """The shell command a human runs to see the same fact (latest call wins)."""
         self._add(REPRODUCE, command)
+
+    def set_source(self, kind: str, detail: str) -> None:
+        """Where this check's facts came from: ``live`` | ``snapshot`` (cluster), ``run`` |
+        ``report`` (tools), with a human-readable detail (``snapshot /path``, the report file)."""
+        self._add(SOURCE, {"kind": kind, "detail": detail})
 
     def record(self, name: str, value: Any, unit: str | None = None) -> None:
         """Context that is shown but not compared (for example the RDB ``save`` setting)."""
