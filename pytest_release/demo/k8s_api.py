@@ -72,6 +72,8 @@ _SHORT_NAMES = {"namespaces": ["ns"], "pods": ["po"], "services": ["svc"],
                 "clusterpolicyreports": ["cpolr"], "analysistemplates": ["at"],
                 "clusteranalysistemplates": ["cat"], "analysisruns": ["ar"]}
 _DRIP_CHUNK = 64
+#: Groups compiled into kube-apiserver (their list items carry no kind/apiVersion).
+_BUILT_IN_GROUPS = {"", "apps", "rbac.authorization.k8s.io"}
 
 
 def _gv(group: str, version: str) -> str:
@@ -195,7 +197,7 @@ class KubeApiStandin:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_class(self))
+        server = _QuietServer(("127.0.0.1", self._port), _handler_class(self))
         server.daemon_threads = True
         server.block_on_close = False
         if self.tls:
@@ -372,8 +374,15 @@ class KubeApiStandin:
         items = [_with_defaults(o, res, namespace_of(o)) for o in served]
         if "as=Table" in accept:
             return _table(items, resource_version)
-        return {"apiVersion": res.api_version, "kind": f"{res.kind}List",
-                "metadata": {"resourceVersion": resource_version}, "items": items}
+        meta: Obj = {"resourceVersion": resource_version}
+        items = _page(items, query, meta)
+        if res.group in _BUILT_IN_GROUPS:
+            # The real API leaves kind/apiVersion out of the items of built-in lists.
+            for item in items:
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+        return {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": meta,
+                "items": items}
 
     def _review(self, path: str, body: bytes) -> Obj:
         prefix = f"/apis/{_AUTHZ_GROUP}/{_AUTHZ_VERSION}/"
@@ -592,6 +601,21 @@ def _with_defaults(obj: Obj, res: Resource, namespace: str | None) -> Obj:
     return out  # type: ignore[no-any-return]
 
 
+def _page(items: list[Obj], query: Mapping[str, str], meta: Obj) -> list[Obj]:
+    """``limit`` / ``continue`` chunking: the continue token is the offset of the next item."""
+    try:
+        limit = int(query.get("limit") or 0)
+        offset = int(query.get("continue") or 0)
+    except ValueError:
+        raise _HttpError(_status(400, "BadRequest", "invalid limit or continue token")) from None
+    if limit <= 0:
+        return items
+    if offset + limit < len(items):
+        meta["continue"] = str(offset + limit)
+        meta["remainingItemCount"] = len(items) - offset - limit
+    return items[offset:offset + limit]
+
+
 def _label_match(obj: Obj, selector: str) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     for term in (t.strip() for t in selector.split(",") if t.strip()):
@@ -689,6 +713,11 @@ def _read_directory(directory: Path) -> list[Obj]:
     from ..probes.cluster.snapshot import SnapshotCluster
 
     return SnapshotCluster(directory).objects()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up or fails the TLS handshake is the client's business
 
 
 def _handler_class(standin: KubeApiStandin) -> type[BaseHTTPRequestHandler]:

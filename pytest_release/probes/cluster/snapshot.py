@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ProbeUnavailable
-from . import KINDS, Obj, name_of, namespace_of, resource
+from . import KINDS, Obj, SourceKind, name_of, namespace_of, resource
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
 _Objs = list[Obj]  # ``list`` is shadowed by the method inside the class
@@ -22,7 +22,7 @@ _Objs = list[Obj]  # ``list`` is shadowed by the method inside the class
 class SnapshotCluster:
     """A :class:`~.ClusterSource` over a snapshot directory (``source == "snapshot"``)."""
 
-    source = "snapshot"
+    source: SourceKind = "snapshot"
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory).expanduser()
