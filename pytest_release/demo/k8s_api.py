@@ -111,8 +111,15 @@ class KubeApiStandin:
     def __init__(self, objects: Iterable[Obj] | None = None, directory: Path | None = None,
                  token: str | None = None, *, user: str = DEFAULT_USER,
                  groups: Iterable[str] = ("system:serviceaccounts", "system:authenticated"),
-                 delay_s: float = 0.0, drip_s: float = 0.0, tls: bool = False) -> None:
+                 delay_s: float = 0.0, drip_s: float = 0.0, tls: bool = False,
+                 served: Iterable[str] | None = None) -> None:
         self.token = token
+        #: The resources (plurals of ``RESOURCES``) this API serves; default all of them. Leave
+        #: some out to stand in for a cluster without a CRD (Argo Rollouts not installed).
+        self.served: frozenset[str] = frozenset(RESOURCES if served is None else served)
+        unknown = self.served - set(RESOURCES)
+        if unknown:
+            raise KeyError(f"unknown resources {sorted(unknown)} (known: {', '.join(RESOURCES)})")
         self.tls = tls
         #: With ``tls=True``: the PEM file of the self-signed certificate the server presents
         #: (for 127.0.0.1 and localhost), to pass as a CA file.
@@ -306,13 +313,13 @@ class KubeApiStandin:
             return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self._port}"}]}
         if path == "/api/v1":
-            return _resource_list("", "v1")
+            return _resource_list("", "v1", self.served)
         if path == "/apis":
             return {"kind": "APIGroupList", "apiVersion": "v1",
-                    "groups": [_group(g, vs) for g, vs in _groups().items()]}
+                    "groups": [_group(g, vs) for g, vs in _groups(self.served).items()]}
         segments = path.strip("/").split("/")
         if segments[0] == "apis" and len(segments) in (2, 3):
-            groups = _groups()
+            groups = _groups(self.served)
             group = segments[1]
             if group not in groups:
                 raise _not_found_path()
@@ -320,7 +327,7 @@ class KubeApiStandin:
                 return _group(group, groups[group]) | {"kind": "APIGroup", "apiVersion": "v1"}
             if segments[2] not in groups[group]:
                 raise _not_found_path()
-            return _resource_list(group, segments[2])
+            return _resource_list(group, segments[2], self.served)
         return None
 
     def _locate(self, path: str) -> tuple[Resource, str | None, str | None]:
@@ -337,7 +344,7 @@ class KubeApiStandin:
         if len(rest) > 2:
             raise _not_found_path()  # subresources (status, log, scale...) are not served
         plural, name = rest[0], (rest[1] if len(rest) == 2 else None)
-        res = RESOURCES.get(plural)
+        res = RESOURCES.get(plural) if plural in self.served else None
         if res is None or res.group != group or res.version != version:
             raise _not_found_path()
         if namespace is not None and not res.namespaced:
@@ -359,7 +366,9 @@ class KubeApiStandin:
                 {"name": name, "group": res.group, "kind": res.plural} if name else
                 {"group": res.group, "kind": res.plural}))
         with self._lock:
-            served = [o for o in self._objects if _serves(res, o)]
+            # In the order the real API lists (etcd key order): by namespace, then name.
+            served = sorted((o for o in self._objects if _serves(res, o)),
+                            key=lambda o: (namespace_of(o) or "", name_of(o)))
             resource_version = str(self._resource_version)
         if namespace is not None:
             served = [o for o in served if (namespace_of(o) or "default") == namespace]
@@ -544,10 +553,10 @@ def rbac_rules(objects: list[Obj], user: str, groups: Iterable[str],
 
 
 # -- shapes -------------------------------------------------------------------------------------
-def _groups() -> dict[str, list[str]]:
+def _groups(served: frozenset[str]) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for res in RESOURCES.values():
-        if res.group and res.version not in groups.setdefault(res.group, []):
+        if res.plural in served and res.group and res.version not in groups.setdefault(res.group, []):
             groups[res.group].append(res.version)
     groups.setdefault(_AUTHZ_GROUP, [_AUTHZ_VERSION])
     return groups
@@ -558,11 +567,12 @@ def _group(group: str, versions: list[str]) -> Obj:
     return {"name": group, "versions": listed, "preferredVersion": listed[0]}
 
 
-def _resource_list(group: str, version: str) -> Obj:
+def _resource_list(group: str, version: str, served: frozenset[str]) -> Obj:
     entries: list[Obj] = [
         {"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
          "kind": r.kind, "verbs": list(_READ_VERBS), "shortNames": _SHORT_NAMES.get(r.plural, [])}
-        for r in RESOURCES.values() if r.group == group and r.version == version
+        for r in RESOURCES.values()
+        if r.plural in served and r.group == group and r.version == version
     ]
     if (group, version) == (_AUTHZ_GROUP, _AUTHZ_VERSION):
         entries += [{"name": plural, "singularName": kind.lower(), "namespaced": False,

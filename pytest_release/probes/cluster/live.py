@@ -126,7 +126,7 @@ class LiveCluster:
                 if status == 404:
                     raise ProbeUnavailable(
                         f"the Kubernetes API at {self.host} does not serve {res.qualified} "
-                        f"{res.api_version} (404 {_message(body)}): is the CRD installed, at "
+                        f"{res.version} (404 {_message(body)}): is the CRD installed, at "
                         "this version?")
                 self._raise_for(status, body, what)
                 page = items_of(body, res, what, self.host)
@@ -152,7 +152,7 @@ class LiveCluster:
             if status == 404:
                 raise ProbeUnavailable(
                     f"the Kubernetes API at {self.host} does not serve {res.qualified} "
-                    f"{res.api_version} (404 {_message(body)}): is the CRD installed, at "
+                    f"{res.version} (404 {_message(body)}): is the CRD installed, at "
                     "this version?")
             self._raise_for(status, body, what)
             body.setdefault("apiVersion", res.api_version)
