@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from .. import ProbeUnavailable, require
-from . import Obj, Resource, SourceKind, resource
+from . import Obj, Resource, SourceKind, name_of, namespace_of, resource
 
 T = TypeVar("T")
 _Objs = list[Obj]  # ``list`` is shadowed by the method inside the class
@@ -113,15 +113,20 @@ class LiveCluster:
 
     # -- the ClusterSource interface --------------------------------------------------------
     def list(self, plural: str, namespace: str | None = None) -> _Objs:
-        res = resource(plural)
+        return self._list(resource(plural), namespace)
+
+    def _list(self, res: Resource, namespace: str | None, field_selector: str | None = None,
+              what: str | None = None) -> _Objs:
         path = _collection_path(res, namespace)
-        what = _what("list", res, namespace)
+        what = what or _what("list", res, namespace)
+        selector = [("fieldSelector", field_selector)] if field_selector else []
 
         def fetch(deadline: float) -> _Objs:
             items: _Objs = []
             token: str | None = None
             while True:
-                query = [("limit", str(_PAGE))] + ([("continue", token)] if token else [])
+                query = [*selector, ("limit", str(_PAGE))] + \
+                    ([("continue", token)] if token else [])
                 status, body = self._call("GET", path, query, None, deadline, what)
                 if status == 404:
                     raise ProbeUnavailable(
@@ -140,7 +145,11 @@ class LiveCluster:
     def get(self, plural: str, name: str, namespace: str | None = None) -> Obj | None:
         res = resource(plural)
         if res.namespaced and not namespace:
-            raise ValueError(f"{res.qualified} is namespaced: get() needs a namespace")
+            # In any namespace: the first match by namespace name (as the snapshot source does).
+            found = [o for o in self._list(res, None, f"metadata.name={name}",
+                                           _what("get", res, None, name))
+                     if name_of(o) == name]
+            return min(found, key=lambda o: namespace_of(o) or "") if found else None
         path = f"{_collection_path(res, namespace if res.namespaced else None)}/{quote(name, safe='')}"
         what = _what("get", res, namespace, name)
 

@@ -105,7 +105,9 @@ def test_get_is_the_same_live_and_from_snapshots(source: ClusterSource,
                                                  obj: dict[str, Any]) -> None:
     plural = resource(obj["kind"]).plural
     assert source.get(plural, name_of(obj), namespace_of(obj)) == obj
+    assert source.get(plural, name_of(obj)) == obj  # namespaced: found in any namespace
     assert source.get(plural, "does-not-exist", namespace_of(obj)) is None
+    assert source.get(plural, "does-not-exist") is None
 
 
 def test_sources_say_where_they_read(source: ClusterSource, api: KubeApiStandin) -> None:
@@ -151,6 +153,55 @@ def test_built_in_list_items_get_their_kind_like_kubectl(fresh_api: KubeApiStand
     assert raw["kind"] == "DeploymentList" and "kind" not in raw["items"][0]
     live = open_cluster(server=fresh_api.url, token=TOKEN)
     assert live.list("deployments", NS)[0]["kind"] == "Deployment"
+
+
+def test_the_standin_serves_a_snapshot_directory_as_it_reads(tmp_path: Path) -> None:
+    directory = write_kubectl_lists(tmp_path / "snap", OBJECTS)
+    with KubeApiStandin(directory=directory, token=TOKEN) as standin:
+        live = open_cluster(server=standin.url, token=TOKEN)
+        for plural in ("rollouts", "clusterpolicies", "deployments", "policyreports"):
+            assert _sorted(live.list(plural)) == _sorted(SnapshotCluster(directory).list(plural))
+
+
+def test_faults_switch_one_at_a_time_between_checks(fresh_api: KubeApiStandin) -> None:
+    live = open_cluster(server=fresh_api.url, token=TOKEN)
+    rollout = live.get("rollouts", "feedback", NS)
+    assert rollout is not None and rollout["status"]["phase"] == "Healthy"
+    degraded = {**rollout, "status": {"phase": "Degraded"}}
+    fresh_api.add(degraded)  # replaces the served Rollout of that name
+    assert [o["status"]["phase"] for o in live.list("rollouts", NS)] == ["Degraded"]
+    fresh_api.remove("Rollout", "feedback", NS)
+    assert live.get("rollouts", "feedback", NS) is None and live.list("rollouts") == []
+    fresh_api.set_objects(OBJECTS)
+    assert live.get("rollouts", "feedback", NS) == rollout
+
+
+def test_the_standin_answers_selectors_and_refuses_unsupported_ones(
+        fresh_api: KubeApiStandin) -> None:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    def names(query: str) -> list[str] | int:
+        url = f"{fresh_api.url}/api/v1/pods?{query}"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return [i["metadata"]["name"] for i in json.load(answer)["items"]]
+        except urllib.error.HTTPError as exc:
+            status = json.load(exc)
+            assert status["kind"] == "Status" and status["reason"] == "BadRequest"
+            return exc.code
+
+    app = urllib.parse.quote("app.kubernetes.io/name")
+    assert names(f"labelSelector={app}%3Dfeedback-service") == ["feedback-7d9f-abcde"]
+    assert names(f"labelSelector={app}%21%3Dfeedback-service") == ["ledger-0"]
+    assert names(f"labelSelector=%21{app}") == ["ledger-0"]
+    assert names(f"fieldSelector=metadata.namespace%3D{OTHER_NS}") == ["ledger-0"]
+    assert names("fieldSelector=metadata.name%3Dnope") == []
+    assert names(f"labelSelector={app}%20in%20(a,b)") == 400
+    assert names("fieldSelector=spec.nodeName%3Dn1") == 400
 
 
 # -- faults: each one a ProbeUnavailable naming the problem ------------------------------------
@@ -385,6 +436,17 @@ def test_kubectl_get_reproduce_commands_read_the_same_objects(
     assert _sorted(got) == _sorted([e for e in expected if e is not None]) != []
 
 
+def test_kubectl_default_table_and_auth_can_i_work_against_the_standin(
+        api: KubeApiStandin, tmp_path: Path) -> None:
+    table = _kubectl(api, f"kubectl get ro -n {NS}", tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.split() == ["NAME", "CREATED", "AT", "feedback", "2026-11-30T08:00:00Z"]
+    can = _kubectl(api, f"kubectl auth can-i list rollouts.argoproj.io -n {NS}", tmp_path)
+    assert (can.returncode, can.stdout.strip()) == (0, "yes")
+    cannot = _kubectl(api, f"kubectl auth can-i delete rollouts.argoproj.io -n {NS}", tmp_path)
+    assert (cannot.returncode, cannot.stdout.strip()) == (1, "no")
+
+
 def test_kubectl_reports_a_missing_object_and_a_bad_token(api: KubeApiStandin,
                                                           tmp_path: Path) -> None:
     ran = _kubectl(api, kubectl_get("rollouts", "nope", NS), tmp_path)
@@ -431,3 +493,33 @@ def test_the_cluster_fixture_without_settings_is_not_measured(pytester: pytest.P
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*not measured*no cluster source configured: set "
                                  "cluster.snapshot_dir or cluster.kubeconfig/cluster.server*"])
+
+
+# -- settings -----------------------------------------------------------------------------------
+def test_cluster_settings_load_and_reject_bad_values(tmp_path: Path) -> None:
+    from pytest_release.settings import SettingsError, load_settings
+
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not checked here", encoding="utf-8")
+    config = tmp_path / "release.toml"
+    config.write_text('[cluster]\nserver = "https://k8s.internal:6443"\n'
+                      'token = "${KUBE_TOKEN}"\nca_file = "ca.crt"\nnamespace = "feedback"\n',
+                      encoding="utf-8")
+
+    def load(*overrides: str) -> Any:
+        return load_settings(path=config, path_is_explicit=True, overrides=list(overrides),
+                             version="v5.7.1", rootdir=tmp_path, env={"KUBE_TOKEN": TOKEN})
+
+    cfg = load("cluster.in_cluster=true", "cluster.timeout_s=2.5").cluster
+    assert (cfg.server, cfg.token, cfg.ca_file, cfg.namespace) == (
+        "https://k8s.internal:6443", TOKEN, str(ca), "feedback")
+    assert cfg.in_cluster is True and cfg.timeout_s == 2.5
+    assert cfg.insecure_skip_tls_verify is False and cfg.snapshot_dir is None
+    assert TOKEN not in load().redact(f"token {TOKEN}")
+    with pytest.raises(SettingsError) as bad:
+        load("cluster.in_cluster=yes", "cluster.timeout_s=0", "cluster.snapshot_dir=nowhere",
+             "cluster.server=k8s.internal")
+    text = "\n".join(bad.value.problems)
+    for key in ("cluster.in_cluster", "cluster.timeout_s", "cluster.snapshot_dir",
+                "cluster.server"):
+        assert key in text
