@@ -240,12 +240,14 @@ class LiveCluster:
             chunks: builtins.list[bytes] = []
             while True:
                 if time.monotonic() >= deadline:
+                    raw.close()  # half-read: never hand this connection back for reuse
                     raw.release_conn()
                     raise ProbeUnavailable(self._timeout_message(what))
                 chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(65536)
                 if not chunk:
                     break
                 chunks.append(chunk)
+            raw.release_conn()  # fully read: the connection may serve the next call
             status = int(response.status)
         except ProbeUnavailable:
             raise

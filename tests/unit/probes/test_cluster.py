@@ -280,6 +280,8 @@ def test_a_slow_api_is_not_measured_within_the_deadline(fresh_api: KubeApiStandi
         live.list("configmaps", NS)
     elapsed = time.monotonic() - started
     assert deadline <= elapsed < deadline + 0.5, f"returned after {elapsed:.2f} s"
+    fresh_api.slow()  # fast again: the abandoned, half-read connection is not reused
+    assert len(live.list("configmaps", NS)) == 200
 
 
 def test_tls_without_the_ca_is_not_measured_and_insecure_reads(api: KubeApiStandin) -> None:
