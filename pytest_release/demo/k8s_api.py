@@ -17,7 +17,8 @@ What it serves, for every resource in :data:`pytest_release.probes.cluster.RESOU
   (``metadata.name``, ``metadata.namespace``); a ``Table`` when kubectl asks for one;
 * errors as ``Status`` objects with the real reasons and codes: ``NotFound`` 404,
   ``Unauthorized`` 401 (when a token is set and the request's bearer token differs),
-  ``Forbidden`` 403 (resources switched off with :meth:`KubeApiStandin.forbid`),
+  ``Forbidden`` 403 (resources switched off with :meth:`KubeApiStandin.forbid`, or every read
+  the served RBAC does not allow with ``enforce_rbac=True``),
   ``MethodNotAllowed`` 405 (it is read-only), ``BadRequest`` 400 (an unsupported selector);
 * access reviews (``POST /apis/authorization.k8s.io/v1/``): ``selfsubjectaccessreviews``,
   ``selfsubjectrulesreviews`` and ``subjectaccessreviews``, answered from the RBAC objects it
@@ -112,8 +113,11 @@ class KubeApiStandin:
                  token: str | None = None, *, user: str = DEFAULT_USER,
                  groups: Iterable[str] = ("system:serviceaccounts", "system:authenticated"),
                  delay_s: float = 0.0, drip_s: float = 0.0, tls: bool = False,
-                 served: Iterable[str] | None = None) -> None:
+                 served: Iterable[str] | None = None, enforce_rbac: bool = False) -> None:
         self.token = token
+        #: Authorize every read with :func:`rbac_allows` against the served RBAC objects (as
+        #: ``user`` in ``groups``); off by default: the token may read everything.
+        self.enforce_rbac = enforce_rbac
         #: The resources (plurals of ``RESOURCES``) this API serves; default all of them. Leave
         #: some out to stand in for a cluster without a CRD (Argo Rollouts not installed).
         self.served: frozenset[str] = frozenset(RESOURCES if served is None else served)
@@ -356,15 +360,14 @@ class KubeApiStandin:
     def _read(self, path: str, query: Mapping[str, str], accept: str) -> Obj:
         res, namespace, name = self._locate(path)
         if res.plural in self._forbidden:
-            verb = "get" if name else "list"
-            where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-            raise _HttpError(_status(
-                403, "Forbidden",
-                f'{res.qualified}{" " + repr(name).replace(chr(39), chr(34)) if name else ""} is '
-                f'forbidden: User "{self.user}" cannot {verb} resource "{res.plural}" in API '
-                f'group "{res.group}"{where}',
-                {"name": name, "group": res.group, "kind": res.plural} if name else
-                {"group": res.group, "kind": res.plural}))
+            raise _HttpError(_forbidden(res, name, namespace, self.user))
+        if self.enforce_rbac:
+            with self._lock:
+                objects = list(self._objects)
+            attrs = {"verb": "get" if name else "list", "group": res.group,
+                     "resource": res.plural, "namespace": namespace or "", "name": name or ""}
+            if not rbac_allows(objects, self.user, self.groups, attrs)[0]:
+                raise _HttpError(_forbidden(res, name, namespace, self.user))
         with self._lock:
             # In the order the real API lists (etcd key order): by namespace, then name.
             served = sorted((o for o in self._objects if _serves(res, o)),
@@ -432,6 +435,18 @@ class KubeApiStandin:
             status = {"allowed": allowed, "reason": reason}
         return {"apiVersion": f"{_AUTHZ_GROUP}/{_AUTHZ_VERSION}", "kind": _REVIEWS[plural],
                 "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+
+def _forbidden(res: Resource, name: str | None, namespace: str | None, user: str) -> Obj:
+    """The API's 403 for a read RBAC denies, worded as kube-apiserver words it."""
+    subject = f'{res.qualified} "{name}"' if name else res.qualified
+    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    details: Obj = {"group": res.group, "kind": res.plural}
+    if name:
+        details["name"] = name
+    return _status(403, "Forbidden",
+                   f'{subject} is forbidden: User "{user}" cannot {"get" if name else "list"} '
+                   f'resource "{res.plural}" in API group "{res.group}"{where}', details)
 
 
 # -- RBAC ---------------------------------------------------------------------------------------

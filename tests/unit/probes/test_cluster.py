@@ -228,6 +228,18 @@ def test_a_forbidden_resource_is_not_measured_naming_it(fresh_api: KubeApiStandi
     assert live.list("pods", NS)  # the rest still reads
 
 
+def test_enforced_rbac_allows_what_the_served_roles_grant() -> None:
+    with KubeApiStandin(OBJECTS, token=TOKEN, enforce_rbac=True) as standin:
+        live = open_cluster(server=standin.url, token=TOKEN)
+        # the ClusterRoleBinding grants the checks' account get/list on rollouts, applications
+        assert [name_of(o) for o in live.list("rollouts")] == ["feedback"]
+        assert live.get("applications", "feedback", "argocd") is not None
+        with pytest.raises(ProbeUnavailable, match=r"403 Forbidden: pods is forbidden: User "
+                                                   rf'"{DEFAULT_USER}" cannot list resource '
+                                                   r'"pods" in API group "" in the namespace'):
+            live.list("pods", NS)
+
+
 def test_a_missing_crd_is_not_measured_not_an_empty_list(tmp_path: Path) -> None:
     without_argo = [p for p, r in RESOURCES.items() if r.group != "argoproj.io"]
     with KubeApiStandin(OBJECTS, token=TOKEN, served=without_argo) as standin:
