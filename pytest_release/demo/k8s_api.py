@@ -812,20 +812,23 @@ def _handler_class(standin: KubeApiStandin) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _main() -> None:  # pragma: no cover - a manual aid: python -m pytest_release.demo.k8s_api DIR
+def _main() -> None:  # python -m pytest_release.demo.k8s_api DIR [--token T] [--tls]
     import argparse
 
     parser = argparse.ArgumentParser(description="Serve a snapshot directory as a Kubernetes API "
                                                  "stand-in on loopback")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--token")
+    parser.add_argument("--tls", action="store_true", help="serve https (self-signed; the CA "
+                                                          "file is printed)")
     args = parser.parse_args()
-    with KubeApiStandin(directory=args.directory, token=args.token) as api:
-        print(f"serving {args.directory} at {api.url} (Ctrl-C stops)", flush=True)
+    with KubeApiStandin(directory=args.directory, token=args.token, tls=args.tls) as api:
+        ca = f", CA {api.ca_file}" if api.ca_file else ""
+        print(f"serving {args.directory} at {api.url} (Ctrl-C stops{ca})", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     _main()

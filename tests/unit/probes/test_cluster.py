@@ -204,6 +204,23 @@ def test_the_standin_answers_selectors_and_refuses_unsupported_ones(
     assert names("fieldSelector=spec.nodeName%3Dn1") == 400
 
 
+def test_the_standin_runs_as_a_command_serving_a_directory(tmp_path: Path) -> None:
+    directory = write_manifests(tmp_path / "snap", OBJECTS)
+    process = subprocess.Popen([sys.executable, "-m", "pytest_release.demo.k8s_api",
+                                str(directory), "--token", TOKEN],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(f"serving {directory} at http://127.0.0.1:"), line
+        url = line.split(" at ", 1)[1].split()[0]
+        live = open_cluster(server=url, token=TOKEN, timeout_s=10)
+        assert _sorted(live.list("rollouts")) == [o for o in OBJECTS if o["kind"] == "Rollout"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 # -- faults: each one a ProbeUnavailable naming the problem ------------------------------------
 def test_a_wrong_token_is_not_measured_naming_401_and_the_resource(api: KubeApiStandin) -> None:
     live = open_cluster(server=api.url, token="wrong-token-0000", ca_file=api.ca_file)
@@ -363,6 +380,24 @@ def test_in_cluster_outside_a_pod_is_not_measured(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ProbeUnavailable, match="in-cluster Kubernetes config is not available"):
         open_cluster(in_cluster=True)
+
+
+def test_in_cluster_reads_with_the_pods_service_account(api: KubeApiStandin, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the kubelet gives a pod: two env vars and the mounted token and CA (the client's
+    # fixed paths pointed at files here; nothing else is replaced).
+    from kubernetes.config import incluster_config
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token_file))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(api.ca_file))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", api.url.rsplit(":", 1)[1])
+    live = open_cluster(in_cluster=True)
+    assert live.description == f"live {api.url} (in-cluster service account)"
+    assert _sorted(live.list("clusterpolicyreports")) == [
+        o for o in OBJECTS if o["kind"] == "ClusterPolicyReport"]
 
 
 def test_a_missing_kubernetes_client_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
