@@ -108,6 +108,10 @@ class LiveCluster:
             raise ProbeUnavailable(f"the Kubernetes API URL {cfg.host!r} has no host")
         self.host = str(cfg.host)
         self.description = f"live {self.host} ({origin})"
+        #: kubectl flags that reach the same API (never the token): pass as
+        #: ``kubectl_get(..., extra=cluster.kubectl_flags)`` for an exact reproduce command.
+        self.kubectl_flags = _kubectl_flags(kubeconfig, context, server, ca_file, insecure,
+                                            in_cluster)
         self._api = client.ApiClient(cfg)
         self._api_exception: type[Exception] = client.exceptions.ApiException
 
@@ -313,6 +317,24 @@ def items_of(body: Obj, res: Resource, what: str, host: str) -> _Objs:
         if isinstance(item, dict):
             out.append({"apiVersion": res.api_version, "kind": res.kind, **item})
     return out
+
+
+def _kubectl_flags(kubeconfig: str | Path | None, context: str | None, server: str | None,
+                   ca_file: str | Path | None, insecure: bool, in_cluster: bool) -> str:
+    import shlex
+
+    argv: builtins.list[str] = []
+    if kubeconfig is not None and not in_cluster:
+        argv += ["--kubeconfig", str(Path(kubeconfig).expanduser())]
+        if context:
+            argv += ["--context", context]
+    if server is not None:
+        argv += ["--server", server]
+    if ca_file is not None:
+        argv += ["--certificate-authority", str(Path(ca_file).expanduser())]
+    if insecure:
+        argv.append("--insecure-skip-tls-verify")
+    return shlex.join(argv)
 
 
 def _collection_path(res: Resource, namespace: str | None) -> str:

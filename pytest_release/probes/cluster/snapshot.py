@@ -23,6 +23,7 @@ class SnapshotCluster:
     """A :class:`~.ClusterSource` over a snapshot directory (``source == "snapshot"``)."""
 
     source: SourceKind = "snapshot"
+    kubectl_flags = ""  # the command that wrote the snapshot is not known here
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory).expanduser()

@@ -359,6 +359,17 @@ def test_a_kubeconfig_and_its_context_are_used(api: KubeApiStandin, tmp_path: Pa
     assert live.description == f"live {api.url} (kubeconfig {config} context release)"
     assert _sorted(live.list("policyreports")) == _sorted(
         [o for o in OBJECTS if o["kind"] == "PolicyReport"])
+    assert isinstance(live, LiveCluster)
+    assert live.kubectl_flags == f"--kubeconfig {config} --context release"
+    # The reproduce command alone (server, token and CA come from the kubeconfig) reads it too.
+    import shlex
+
+    assert KUBECTL
+    command = kubectl_get("policyreports", "polr-feedback", NS, extra=live.kubectl_flags)
+    ran = subprocess.run([KUBECTL, *shlex.split(command)[1:]], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+    assert ran.returncode == 0, ran.stderr
+    assert yaml.safe_load(ran.stdout)["summary"]["pass"] == 4
     with pytest.raises(ProbeUnavailable, match=f"cannot use context 'staging' of kubeconfig "
                                                f"{config}: .*staging"):
         open_cluster(kubeconfig=config, context="staging")
