@@ -12,7 +12,7 @@ from dataclasses import dataclass
 CHECKLIST_VALUES: dict[str, object] = {
     "redis_ttl": "7 days", "redis_maxmemory_policy": "noeviction", "redis_p95_ms": "120",
     "load_max_error_rate": "0.5%", "load_p95_ms": "120", "load_min_success_rate": "99.5%",
-    "load_duration": "30s", "load_vus": "25",
+    "load_duration": "30s", "load_vus": "25", "release_version": "v5.7.1",
 }
 
 
@@ -154,7 +154,7 @@ GATES: tuple[Gate, ...] = (
             Item("healthy", "Health: Healthy"),
             Item("canary", "Canary strategy: Defined"),
             Item("rollback", "Auto-rollback: Configured"),
-            Item("tag", "Git tag: v5.7.1"),
+            Item("tag", "Git tag: {release_version}"),
         ),
         "Validation",
         ("argocd app get cpt-ajan", "git tag v5.7.1"),

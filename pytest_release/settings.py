@@ -202,9 +202,58 @@ class ObservabilitySettings:
     )
 
 
+# --- [gitops] and [canary] (Gate 6) — self-contained block ------------------------------------
 @dataclass(frozen=True)
 class GitopsSettings:
-    pass
+    application: str = opt("cpt-ajan", "str", "Argo CD Application of the release (argocd app get)")
+    namespace: str = opt("argocd", "str", "namespace of the Application object")
+    argocd_app_json: str | None = opt(
+        None, "path", "`argocd app get <app> -o json` output to read instead of the cluster")
+    rollout: str | None = opt(
+        None, "str", "Argo Rollout of the release (default: the Rollout the Application manages)")
+    rollout_namespace: str | None = opt(
+        None, "str", "namespace of the Rollout (default: the Application's destination namespace)")
+    repo: str | None = opt(
+        None, "str", "git repository holding the release tag: a local path (relative to the config "
+        "file) or a remote URL read with git ls-remote (credentials via '${ENV_VAR}')")
+    tag: str | None = opt(None, "str", "release tag (default: release.version)")
+    allowed_signers: str | None = opt(
+        None, "path", "ssh allowed-signers file: when set, the tag's signature must verify "
+        "(git verify-tag with gpg.ssh.allowedSignersFile)")
+    git: str = opt("git", "str", "git executable (name on PATH or path)")
+    timeout_s: float = opt(20.0, "float", "deadline of one git command", min=0.1)
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """The Deployment Plan and Canary Analysis Templates of the checklist (Gate 6 reads the
+    Rollout's definition of them; the canary stage measures them live)."""
+
+    phase1_weight: int = opt(10, "int", "Phase 1 (Canary) traffic weight, %", min=1, max=100)
+    phase1_pause: str = opt("5m", "duration", "Phase 1 duration (the pause at its weight)")
+    phase1_max_failures: int = opt(
+        1, "int", "Phase 1 'Max 1 analysis failure': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase1_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency"), "strlist",
+        "analysis templates that must run in Phase 1 (Metrics: Error rate, latency)")
+    phase2_weight: int = opt(30, "int", "Phase 2 (Expansion) traffic weight, %", min=1, max=100)
+    phase2_pause: str = opt("10m", "duration", "Phase 2 duration (the pause at its weight)")
+    phase2_max_failures: int = opt(
+        2, "int", "Phase 2 'Max 2 failures -> rollback': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase2_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency", "redis-health"), "strlist",
+        "analysis templates that must run in Phase 2 (Metrics: All analysis templates)")
+    final_weight: int = opt(100, "int", "Phase 3 (Full) traffic weight, %", min=1, max=100)
+    analysis_interval: str = opt("30s", "duration", "interval of every analysis template metric")
+    error_rate_template: str = opt("feedback-error-rate", "str", "error-rate AnalysisTemplate")
+    max_error_rate: float = opt(0.005, "rate", "feedback-error-rate threshold (< 0.5%)")
+    latency_template: str = opt("feedback-latency", "str", "P95 latency AnalysisTemplate")
+    p95_ms: float = opt(150.0, "float", "feedback-latency threshold (P95 < 150 ms)", min=0.001)
+    redis_template: str = opt("redis-health", "str", "Redis connection AnalysisTemplate")
+    redis_min_connected: float = opt(0.0, "float", "redis-health threshold (connection status > 0)")
+# --- end [gitops] and [canary] ------------------------------------------------------------------
 
 
 SECTIONS: dict[str, type] = {
@@ -215,6 +264,7 @@ SECTIONS: dict[str, type] = {
     "security": SecuritySettings,
     "observability": ObservabilitySettings,
     "gitops": GitopsSettings,
+    "canary": CanarySettings,
 }
 
 
@@ -229,6 +279,7 @@ class Settings:
     security: SecuritySettings
     observability: ObservabilitySettings
     gitops: GitopsSettings
+    canary: CanarySettings
     source: str | None = None
     secrets: frozenset[str] = frozenset()
 
@@ -250,6 +301,7 @@ class Settings:
             "load_min_success_rate": percent(self.load.min_success_rate),
             "load_duration": self.load.duration,
             "load_vus": self.load.vus,
+            "release_version": self.release.version or "v5.7.1",
         }
 
     def redact(self, text: str) -> str:
