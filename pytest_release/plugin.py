@@ -275,4 +275,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{signoff.verdict}", red=True)
 
 
-pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability"]
+pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability",
+                  "pytest_release.fixtures_security"]

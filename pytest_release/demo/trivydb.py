@@ -89,7 +89,7 @@ def build_trivy_db(cache_dir: Path, advisories: Sequence[Advisory] = DEMO_ADVISO
             }).encode())
     finally:
         db.close()
-        db.close = lambda: None  # type: ignore[method-assign]  # its __del__ closes again
+        db.close = lambda: None  # its __del__ would close the file a second time
     _fix_meta_checksums(path)
     now = datetime.now(UTC)
     (db_dir / "metadata.json").write_text(json.dumps({
