@@ -16,7 +16,7 @@ import pytest
 from .evidence import not_measured
 
 if TYPE_CHECKING:
-    from .probes.oci import ImageRef, Registry
+    from .probes.oci import CosignVerification, ImageRef, Registry
     from .probes.opa import OpaCase, OpaClient
     from .probes.tools import ToolOutput
     from .probes.trivy import IgnoreEntry
@@ -120,6 +120,54 @@ def cosign_public_keys(release_settings: Settings) -> dict[str, bytes]:
         not_measured("security.cosign_public_keys is not configured: no key to verify the "
                      "signature with (set it to the release's cosign.pub)")
     return {str(k): Path(k).expanduser().read_bytes() for k in keys}
+
+
+@pytest.fixture(scope="session")
+def cosign_verification(release_settings: Settings, release_image: ImageRef,
+                        release_registry: Registry, cosign_public_keys: dict[str, bytes]
+                        ) -> CosignVerification:
+    """The release image's cosign signature facts, verified by digest with the configured keys.
+
+    ``cosign verify --key`` when ``security.cosign`` is installed, otherwise cosign's key-based
+    layout verified natively (:func:`probes.oci.verify_cosign`). ``.digest`` is the digest the
+    registry serves; ``.verified`` the signatures valid for it (GitOps reuses this fixture).
+    """
+    from .probes.oci import (
+        CosignVerification,
+        cosign_cli_facts,
+        load_public_key,
+        parse_cosign_verify_output,
+        signature_tag,
+        verify_cosign,
+    )
+    from .probes.tools import find_tool, run_tool
+
+    sec = release_settings.security
+    binary = find_tool(sec.cosign, hint="https://docs.sigstore.dev/cosign/system_config/installation/")
+    if binary is None:
+        return verify_cosign(release_registry, release_image, cosign_public_keys)
+    for name, pem in cosign_public_keys.items():
+        load_public_key(pem, name)
+    digest = release_registry.resolve(release_image)
+    if digest is None:
+        return CosignVerification(str(release_image), None, None, False,
+                                  keys=tuple(cosign_public_keys),
+                                  notes=(f"the registry has no manifest for {release_image}",))
+    facts = []
+    notes = []
+    for key in cosign_public_keys:
+        argv = [binary, "verify", "--key", key, "--output", "json"]
+        if sec.registry_insecure:
+            argv.append("--allow-insecure-registry")
+        out = run_tool([*argv, release_image.with_digest(digest)], timeout_s=sec.trivy_timeout_s,
+                       tool="cosign")
+        if out.returncode == 0:
+            facts += cosign_cli_facts(parse_cosign_verify_output(out.text), key)
+        else:
+            last = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+            notes.append(f"cosign verify --key {key}: {last[:200]}")
+    return CosignVerification(str(release_image), digest, signature_tag(digest), bool(facts),
+                              tuple(facts), tuple(cosign_public_keys), tuple(notes))
 
 
 # -- trivy ---------------------------------------------------------------------------------------

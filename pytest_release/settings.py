@@ -301,6 +301,7 @@ class Settings:
             "load_min_success_rate": percent(self.load.min_success_rate),
             "load_duration": self.load.duration,
             "load_vus": self.load.vus,
+            "security_max_critical": self.security.max_critical,  # Gate 4
         }
 
     def redact(self, text: str) -> str:

@@ -374,3 +374,47 @@ def simplesigning_payload(ref: ImageRef, digest: str) -> bytes:
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else ""
+
+
+def parse_cosign_verify_output(text: str) -> list[dict[str, Any]]:
+    """The payloads ``cosign verify --output json`` printed (a JSON array, or one per line)."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+        items = data if isinstance(data, list) else [data]
+    except ValueError:
+        items = []
+        for line in text.splitlines():
+            try:
+                items.append(json.loads(line))
+            except ValueError:
+                continue
+    return [i for i in items if isinstance(i, dict)]
+
+
+def cosign_cli_facts(payloads: Sequence[Mapping[str, Any]], key: str) -> list[SignatureFact]:
+    """:class:`SignatureFact` rows for payloads that ``cosign verify --key KEY`` accepted."""
+    facts = []
+    for payload in payloads:
+        critical = payload.get("critical") or {}
+        facts.append(SignatureFact(
+            "(cosign verify)", True, key,
+            (critical.get("image") or {}).get("docker-manifest-digest"),
+            (critical.get("identity") or {}).get("docker-reference"), critical.get("type")))
+    return facts
+
+
+def verify_release_signature(image: str, public_keys: Mapping[str, bytes], *,
+                             registry_url: str | None = None, insecure: bool = False,
+                             timeout_s: float = 10.0) -> CosignVerification:
+    """The Security gate's cosign facts for ``image`` (native key-based verification).
+
+    For other gates (GitOps chain of custody): ``result.digest`` is the digest the registry
+    serves for the image and ``result.verified`` the signatures that verify with a key AND sign
+    that very digest — ``result.verified[0].signed_digest`` is "the digest found signed".
+    """
+    ref = parse_image_ref(image)
+    base = registry_url or f"{'http' if insecure else 'https'}://{ref.registry}"
+    return verify_cosign(Registry(base, timeout_s=timeout_s), ref, public_keys)
