@@ -7,20 +7,22 @@ too, so nothing in a snapshot is silently dropped from a listing of its own kind
 """
 from __future__ import annotations
 
+import builtins
 import json
 from pathlib import Path
 from typing import Any
 
 from .. import ProbeUnavailable
-from . import KINDS, Obj, name_of, namespace_of, resource
+from . import KINDS, Obj, SourceKind, name_of, namespace_of, resource
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
+_Objs = list[Obj]  # ``list`` is shadowed by the method inside the class
 
 
 class SnapshotCluster:
     """A :class:`~.ClusterSource` over a snapshot directory (``source == "snapshot"``)."""
 
-    source = "snapshot"
+    source: SourceKind = "snapshot"
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory).expanduser()
@@ -66,7 +68,11 @@ class SnapshotCluster:
                 return obj
         return None
 
-    def kinds(self) -> list[str]:
+    def objects(self) -> _Objs:
+        """Every object of the snapshot, in file order (known kinds or not)."""
+        return [obj for objs in self._load().values() for obj in objs]
+
+    def kinds(self) -> builtins.list[str]:
         """The kinds present in the snapshot (known or not)."""
         return sorted(self._load())
 
