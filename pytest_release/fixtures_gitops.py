@@ -183,46 +183,47 @@ class SignedDigest:
 
 
 @pytest.fixture(scope="session")
-def signed_release_digest(release_settings: Settings) -> SignedDigest:
-    """The digest of ``release.image`` whose cosign signature verifies with
-    ``security.cosign_public_keys`` (the Security gate's verification, re-run natively); without
-    keys, the digest ``release.image`` pins, labelled as not verified here."""
+def signed_release_digest(release_settings: Settings, request: pytest.FixtureRequest) -> SignedDigest:
+    """The digest the Security gate finds signed: its ``cosign_verification`` of ``release.image``
+    with ``security.cosign_public_keys``. Without keys, the digest ``release.image`` pins,
+    labelled as not verified here (the Security gate's own check is then not measured)."""
     from .probes.custody import digest_in
 
     image = release_settings.release.image
     if not image:
         not_measured("release.image is not set: no release image to follow (set it in [release], "
                      "pinned by digest or as a tag the registry resolves)")
-    security = release_settings.security
-    keys = getattr(security, "cosign_public_keys", None)
+    keys = release_settings.security.cosign_public_keys
     if keys:
-        from .probes.oci import Registry, parse_image_ref, verify_cosign
-
-        ref = parse_image_ref(image)
-        registry = Registry(_registry_url(release_settings, ref.registry),
-                            timeout_s=release_settings.gitops.timeout_s)
-        pems = {str(k): Path(k).read_bytes() for k in keys}
-        result = verify_cosign(registry, ref, pems)
-        verified = sorted({s.signed_digest for s in result.verified if s.signed_digest})
+        verification = request.getfixturevalue("cosign_verification")
+        verified = sorted({s.signed_digest for s in verification.verified if s.signed_digest})
+        shown = ", ".join(map(str, keys))
         if not verified:
-            return SignedDigest(None, f"no signature of {image} verifies with "
-                                      f"{', '.join(map(str, keys))} ({'; '.join(result.notes)})")
-        return SignedDigest(verified[0], f"cosign signature of {image} verified with "
-                                         f"{', '.join(map(str, keys))}")
+            notes = "; ".join(verification.notes) or "no signature verifies"
+            return SignedDigest(None, f"no signature of {image} verifies with {shown} ({notes})")
+        return SignedDigest(verified[0], f"cosign signature of {image} "
+                                         f"({short_digest(verification.digest)}) verified with {shown}")
     pinned = digest_in(image)
     if pinned is None:
-        not_measured("no signed digest: set security.cosign_public_keys (verified here) or pin "
-                     "release.image by digest (name@sha256:...)")
+        not_measured("no signed digest: set security.cosign_public_keys (verified as in Gate 4) "
+                     "or pin release.image by digest (name@sha256:...)")
     return SignedDigest(pinned, "release.image's digest (signature not verified here: "
                                 "security.cosign_public_keys is not set)")
 
 
-def _registry_url(settings: Settings, host: str) -> str:
-    url = getattr(settings.security, "registry_url", None)
-    if url:
-        return str(url)
-    insecure = bool(getattr(settings.security, "registry_insecure", False))
-    return f"{'http' if insecure else 'https'}://{host}"
+def short_digest(digest: str | None) -> str:
+    from .probes.custody import short
+
+    return short(digest)
+
+
+def _registry(settings: Settings, image: str) -> Any:
+    from .fixtures_security import registry_base_url
+    from .probes.oci import Registry, parse_image_ref
+
+    ref = parse_image_ref(image)
+    sec = settings.security
+    return ref, Registry(registry_base_url(sec, ref), timeout_s=sec.timeout_s)
 
 
 @dataclass(frozen=True)
@@ -271,13 +272,9 @@ def release_custody(release_settings: Settings, release_tag: TagFacts,
     resolved = False
     if container is not None and template_digest is None:
         try:
-            from .probes.oci import Registry, parse_image_ref
-        except ImportError:
-            raise ProbeUnavailable(f"the pod template names {container.image} by tag only and "
-                                   "no registry client is installed to resolve it") from None
-        ref = parse_image_ref(container.image)
-        registry = Registry(_registry_url(release_settings, ref.registry),
-                            timeout_s=release_settings.gitops.timeout_s)
+            ref, registry = _registry(release_settings, container.image)
+        except ValueError as exc:
+            raise ProbeUnavailable(f"pod template image {container.image}: {exc}") from None
         template_digest = registry.resolve(ref)
         resolved = template_digest is not None
     pods = cluster.list("pods", release_rollout.namespace)

@@ -288,7 +288,7 @@ def test_release_tag_is_annotated_signed_and_on_the_release_commit(gitops_repo, 
                                      "gitops.allowed_signers is not set")
         return
     result = gitops_repo.verify_tag(tag.name, signers)
-    evidence.reproduce(result.command)
+    evidence.reproduce(f"{gitops_repo.reproduce_tag(tag.name)} && {result.command}")
     if result.signer:
         evidence.record("signed by", result.signer)
     evidence.check(f"signature of {tag.name} ({result.detail})",

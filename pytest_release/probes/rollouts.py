@@ -561,8 +561,13 @@ def _analysis(raw: Any, where: str, step_index: int | None = None) -> Analysis:
             args[str(arg["name"])] = None if value is None else str(value)
     dry_run = tuple(str(d.get("metricName")) for d in raw.get("dryRun") or [] if isinstance(d, dict))
     starting = raw.get("startingStep")
-    return Analysis(where, tuple(templates), args, dry_run,
-                    int(starting) if where == "background" else None, step_index)
+    try:
+        starting_step = int(starting) if where == "background" and starting is not None else None
+    except (TypeError, ValueError):
+        starting_step = None
+    if where == "background" and starting_step is None:
+        starting_step = 0  # Argo's default: from the first step
+    return Analysis(where, tuple(templates), args, dry_run, starting_step, step_index)
 
 
 def parse_steps(raw_steps: Any) -> tuple[Step, ...]:
