@@ -139,7 +139,7 @@ def _rollout_name(settings: Settings, app: ArgoApplication | None) -> tuple[str,
         namespace = namespace or (managed[0].namespace if managed else None)
     if app is not None:
         namespace = namespace or app.facts.destination_namespace
-    return name, namespace or "default"
+    return name, namespace or settings.cluster.namespace
 
 
 @pytest.fixture(scope="session")

@@ -263,7 +263,8 @@ class GitopsSettings:
     rollout: str | None = opt(
         None, "str", "Argo Rollout of the release (default: the Rollout the Application manages)")
     rollout_namespace: str | None = opt(
-        None, "str", "namespace of the Rollout (default: the Application's destination namespace)")
+        None, "str", "namespace of the Rollout (default: the Application's destination namespace, "
+        "else cluster.namespace)")
     repo: str | None = opt(
         None, "str", "git repository holding the release tag: a local path (relative to the config "
         "file) or a remote URL read with git ls-remote (credentials via '${ENV_VAR}')")
