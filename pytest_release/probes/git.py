@@ -11,6 +11,7 @@ An unreachable repository, a path that is not a repository or a git that cannot 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -146,8 +147,15 @@ class GitRepo:
             argv = [binary, "-C", self.location, *args]
         shown = display or shlex.join(["git", *args])
         out = run_tool(argv, timeout_s=self.timeout_s, env=self._env(), cwd=cwd, tool="git",
-                       display=shown)
+                       display=self._clean(shown))
+        if self.location != self.display:
+            # A remote URL may carry credentials: git's messages show it as configured.
+            out = dataclasses.replace(out, text=self._clean(out.text),
+                                      stderr=self._clean(out.stderr))
         return out
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self.location, self.display) if self.location != self.display else text
 
     def _check_local(self) -> None:
         if not Path(self.location).exists():

@@ -9,9 +9,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Imported here, before any pytester snapshot of sys.modules: pytester drops modules first
+# imported during a test, and neither cryptography's Rust bindings nor requests survive being
+# imported a second time in one process (the registry client imports requests lazily).
+import requests  # noqa: F401
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: F401
 from helpers.release import check, gate, item_statuses, measurement, output
 
-from pytest_release.demo.gitops import FAULTS, REPO_FAULTS, gitops_objects, make_release_repo, write_snapshot
+from pytest_release.demo.gitops import (
+    FAULTS,
+    REPO_FAULTS,
+    gitops_objects,
+    make_release_repo,
+    start_gitops,
+    write_snapshot,
+)
+from pytest_release.demo.k8s_api import KubeApiStandin
+from pytest_release.demo.registry import signed_demo_image
 
 MODULES = ("test_gate_gitops.py",)
 ITEMS = ("synced", "healthy", "canary", "rollback", "tag")
@@ -192,8 +207,6 @@ def test_an_unreachable_cluster_is_not_measured_never_passed(run_release, gitops
 
 def test_the_live_path_reads_the_same_objects_through_the_api_stand_in(run_release, gitops_target,
                                                                       tmp_path):
-    from pytest_release.demo.k8s_api import KubeApiStandin
-
     target = gitops_target()
     healthy = gitops_objects(commit=target.commit, image_name=IMAGE, digest=DIGEST)
     faulty = gitops_objects(commit=target.commit, image_name=IMAGE, digest=DIGEST,
@@ -229,8 +242,6 @@ def test_the_signed_digest_is_the_one_the_security_gate_verifies(run_release, gi
     """A real registry (docker-registry) with the demo image and its cosign signature: the pod
     template names the image by tag only, which is resolved in the registry; the signed digest
     is verified with the public key; pods running another digest break the last link."""
-    from pytest_release.demo.registry import signed_demo_image
-
     with signed_demo_image(tmp_path / "oci") as signed:
         name = signed.ref.name
         for fault, failed in ((None, set()), ("other_digest", {"synced"})):
@@ -253,3 +264,31 @@ def test_the_signed_digest_is_the_one_the_security_gate_verifies(run_release, gi
             assert "verified with" in measurement(custody, "signed digest from")["value"]
             if fault:
                 assert f"≠ signed {signed.digest[:19]}…" in custody["message"]
+
+
+@pytest.mark.parametrize("fault", [None, "moved_tag"])
+def test_the_demo_part_measures_gate_6_from_its_own_config_tables(run_release, pytester, tmp_path,
+                                                                 fault):
+    """demo.gitops.start_gitops with the Security demo's real registry image: its tables, written
+    as release.toml, make Gate 6 pass; with a fault the broken link is named in the chain."""
+    with signed_demo_image(tmp_path / "oci") as signed:
+        demo = start_gitops(tmp_path, image_name=signed.ref.name, digest=signed.digest,
+                            fault=fault)
+        tables = demo.settings()
+        tables["release"]["image"] = signed.image
+        tables["security"] = {"cosign_public_keys": [str(signed.public_key)],
+                              "registry_insecure": True}
+        lines = []
+        for table, values in tables.items():
+            lines.append(f"[{table}]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        (pytester.path / "release.toml").write_text("\n".join(lines) + "\n")
+        result, signoff = run_release("-m", "gate_gitops", modules=MODULES)
+    if fault is None:
+        assert result.ret == 0, output(result)
+        assert gate(signoff, "gitops")["status"] == "passed"
+    else:
+        assert _failed(signoff) == {"tag", "synced"}, output(result)
+        chain = next(m["value"] for c in gate(signoff, "gitops")["checks"]
+                     for m in c["measurements"] if m["name"] == "chain of custody")
+        assert f"(release.commit {demo.commit[:7]})" in chain and "≠ Argo revision" in chain

@@ -179,3 +179,13 @@ def test_reproduce_commands_only_read(repo):
 def test_option_like_or_invalid_tag_names_are_refused(repo, name):
     with pytest.raises(ValueError):
         GitRepo(str(repo.path)).tag(name)
+
+
+def test_credentials_in_a_remote_url_never_reach_a_message():
+    from pytest_release.settings import safe_url
+
+    url = "http://release:s3cr3t-token@127.0.0.1:9/deploy.git"
+    with pytest.raises(ProbeUnavailable) as caught:
+        GitRepo(url, timeout_s=10, display=safe_url(url)).tag("v5.7.1")
+    assert "s3cr3t-token" not in str(caught.value)
+    assert "release:***@127.0.0.1:9" in str(caught.value)
