@@ -14,6 +14,7 @@ from pytest_release.probes.git import is_full_sha, is_hex_prefix
 from pytest_release.probes.rollouts import (
     Bound,
     Phase,
+    analysed_templates,
     format_seconds,
     latency_bound_ms,
     quantile_of,
@@ -180,22 +181,20 @@ def test_analysis_rolls_the_canary_back_on_the_checklist_thresholds(release_roll
     for number, (max_failures, phase_templates, pause_s) in plan.items():
         phase = phases.get(number)
         analysed: dict[str, list] = {}
-        for analysis in phase.analyses if phase else ():
-            for ref in analysis.templates:
-                obj = release_rollout.templates.get(ref)
-                if obj is None:
-                    continue
-                facts = template_facts(obj, analysis.args, analysis.dry_run)
-                live = [m for m in facts.metrics if not m.dry_run]
-                dry = [m.name for m in facts.metrics if m.dry_run]
-                if dry:
-                    evidence.check(f"phase {number}: {ref.name} metrics in dryRun (never roll back)",
-                                   dry, "==", [], soft=True)
-                if live:
-                    analysed.setdefault(ref.name, []).extend((analysis, m) for m in live)
-                if ref.name not in seen:
-                    seen.add(ref.name)
-                    _check_template(evidence, canary, ref.name, facts, interval)
+        for used in analysed_templates(phase.analyses if phase else (),
+                                       release_rollout.templates):
+            if used.facts is None:
+                continue
+            dry = [m.name for m in used.facts.metrics if m.dry_run]
+            if dry:
+                evidence.check(f"phase {number}: {used.ref.name} metrics in dryRun (never roll "
+                               "back)", dry, "==", [], soft=True)
+            if used.live_metrics:
+                analysed.setdefault(used.ref.name, []).extend(
+                    (used.analysis, m) for m in used.live_metrics)
+            if used.ref.name not in seen:
+                seen.add(used.ref.name)
+                _check_template(evidence, canary, used.ref.name, used.facts, interval)
         where = phase.label if phase else "missing"
         evidence.check(f"phase {number} ({where}): checklist templates not analysed",
                        sorted(set(phase_templates) - set(analysed)), "==", [], soft=True)

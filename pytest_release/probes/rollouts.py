@@ -24,7 +24,7 @@ never fail a run.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -651,3 +651,33 @@ def rollout_facts(obj: Obj) -> RolloutFacts:
         current_pod_hash=status.get("currentPodHash"), stable_rs=status.get("stableRS"),
         aborted=bool(status.get("abort")),
     )
+
+
+@dataclass(frozen=True)
+class AnalysedTemplate:
+    """One template as one analysis of the Rollout runs it (its args and dryRun applied);
+    ``facts`` is None when the referenced template does not exist."""
+
+    analysis: Analysis
+    ref: TemplateRef
+    facts: TemplateFacts | None
+
+    @property
+    def live_metrics(self) -> tuple[Metric, ...]:
+        """The metrics that can fail the run (not in dryRun)."""
+        return tuple(m for m in self.facts.metrics if not m.dry_run) if self.facts else ()
+
+
+def analysed_templates(analyses: Iterable[Analysis],
+                       templates: Mapping[TemplateRef, Obj | None]) -> tuple[AnalysedTemplate, ...]:
+    """Every (analysis, template) pair of ``analyses`` (a :class:`Phase`'s, or
+    :attr:`RolloutFacts.analyses`), the template objects looked up in ``templates`` (as read from
+    the cluster: AnalysisTemplate in the Rollout's namespace, ClusterAnalysisTemplate if
+    ``clusterScope``)."""
+    found = []
+    for analysis in analyses:
+        for ref in analysis.templates:
+            obj = templates.get(ref)
+            facts = template_facts(obj, analysis.args, analysis.dry_run) if obj is not None else None
+            found.append(AnalysedTemplate(analysis, ref, facts))
+    return tuple(found)

@@ -311,3 +311,19 @@ def test_unknown_links_are_shown_as_unknown_not_as_intact():
     assert not chain.intact
     assert "template image reg/app:v5.7.1 (no digest)" in chain.text()
     assert " ? " in chain.text()
+
+
+def test_analysed_templates_apply_each_analysis_args_and_name_missing_templates():
+    from pytest_release.probes.rollouts import TemplateRef, analysed_templates
+
+    objects = load_examples()
+    rollout = rollout_facts(next(o for o in objects if o["kind"] == "Rollout"))
+    by_ref = {TemplateRef(o["metadata"]["name"]): o for o in objects
+              if o["kind"] == "AnalysisTemplate" and o["metadata"]["name"] != "redis-health"}
+    used = analysed_templates(rollout.analyses, by_ref)
+    assert [(u.analysis.where, u.ref.name, u.facts is not None) for u in used] == [
+        ("background", "feedback-error-rate", True), ("background", "feedback-latency", True),
+        ("steps[4]", "feedback-error-rate", True), ("steps[4]", "feedback-latency", True),
+        ("steps[4]", "redis-health", False)]
+    assert [u.live_metrics[0].failure_limit for u in used[:4]] == [0, 0, 1, 1]
+    assert used[4].live_metrics == ()
