@@ -292,3 +292,32 @@ def test_the_demo_part_measures_gate_6_from_its_own_config_tables(run_release, p
         chain = next(m["value"] for c in gate(signoff, "gitops")["checks"]
                      for m in c["measurements"] if m["name"] == "chain of custody")
         assert f"(release.commit {demo.commit[:7]})" in chain and "≠ Argo revision" in chain
+
+
+def test_a_rollout_referencing_a_deployment_follows_its_pod_template(run_release, gitops_target):
+    """``spec.workloadRef``: the Rollout takes its pod template from a Deployment; the chain
+    reads the image there."""
+    target = gitops_target()
+    objects = gitops_objects(commit=target.commit, image_name=IMAGE, digest=DIGEST)
+    rollout = next(o for o in objects if o["kind"] == "Rollout")
+    template = rollout["spec"].pop("template")
+    rollout["spec"]["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment",
+                                      "name": "cpt-ajan-backend"}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "cpt-ajan-backend", "namespace": "cpt-ajan"},
+                  "spec": {"replicas": 0, "selector": rollout["spec"]["selector"],
+                           "template": template}}
+    write_snapshot(target.snapshot, [*objects, deployment])
+    result, signoff = run_release("-m", "gate_gitops", *target.args(), modules=MODULES)
+    assert result.ret == 0, output(result)
+    custody = next(c for c in gate(signoff, "gitops")["checks"]
+                   if "signed_release_digest" in c["nodeid"])
+    assert measurement(custody, "pod template image")["value"] == f"{IMAGE}@{DIGEST}"
+
+
+def test_the_tag_item_wording_follows_the_release_version():
+    from pytest_release.gates import GATES_BY_ID
+
+    item = GATES_BY_ID["gitops"].item("tag")
+    assert item.render() == "Git tag: v5.7.1"
+    assert item.render({"release_version": "v5.8.0"}) == "Git tag: v5.8.0"
