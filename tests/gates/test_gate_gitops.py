@@ -50,7 +50,9 @@ class Target:
         args: list[str] = []
         for key, value in values.items():
             if value:
-                args += ["--release-set", f"{key}={value}"]
+                # Quoted: an abbreviated SHA like 3548335 or 12e4567 would otherwise be read as
+                # a TOML number.
+                args += ["--release-set", f"{key}={json.dumps(value)}"]
         return args
 
 
