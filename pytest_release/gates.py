@@ -12,7 +12,8 @@ from dataclasses import dataclass
 CHECKLIST_VALUES: dict[str, object] = {
     "redis_ttl": "7 days", "redis_maxmemory_policy": "noeviction", "redis_p95_ms": "120",
     "load_max_error_rate": "0.5%", "load_p95_ms": "120", "load_min_success_rate": "99.5%",
-    "load_duration": "30s", "load_vus": "25",
+    "load_duration": "30s", "load_vus": "25", "release_version": "v5.7.1",
+    "security_max_critical": "0",  # Gate 4
 }
 
 
@@ -114,7 +115,7 @@ GATES: tuple[Gate, ...] = (
         4,
         "Security",
         (
-            Item("trivy", "Trivy: CRITICAL = 0"),
+            Item("trivy", "Trivy: CRITICAL = {security_max_critical}"),
             Item("cosign", "Cosign: Signature verified"),
             Item("kyverno", "Kyverno: Policies passing"),
             Item("opa", "OPA: Authorization passing"),
@@ -154,7 +155,7 @@ GATES: tuple[Gate, ...] = (
             Item("healthy", "Health: Healthy"),
             Item("canary", "Canary strategy: Defined"),
             Item("rollback", "Auto-rollback: Configured"),
-            Item("tag", "Git tag: v5.7.1"),
+            Item("tag", "Git tag: {release_version}"),
         ),
         "Validation",
         ("argocd app get cpt-ajan", "git tag v5.7.1"),

@@ -276,4 +276,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability",
-                  "pytest_release.fixtures_cluster"]
+                  "pytest_release.fixtures_cluster", "pytest_release.fixtures_security",
+                  "pytest_release.fixtures_gitops"]

