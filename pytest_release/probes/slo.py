@@ -250,3 +250,45 @@ def worst(points: Sequence[Point]) -> Point | None:
     """The (time, value) with the highest finite value."""
     finite = [p for p in points if math.isfinite(p[1])]
     return max(finite, key=lambda p: p[1]) if finite else None
+
+
+@dataclass(frozen=True)
+class AlertPeriod:
+    """An alert seen firing in ``ALERTS`` history: from ``start`` to ``end`` (last sample)."""
+
+    name: str
+    labels: Mapping[str, str]
+    start: float
+    end: float
+
+    def describe(self) -> str:
+        severity = self.labels.get("severity")
+        where = f" ({severity})" if severity else ""
+        return f"{self.name}{where} firing {iso(self.start)} – {iso(self.end)}"
+
+
+def alert_periods(series: Iterable[RangeSeries], step: float) -> list[AlertPeriod]:
+    """Firing periods of each ``ALERTS`` series, in time order."""
+    found = [
+        AlertPeriod(s.labels.get("alertname", "?"), s.labels, run.start, run.end)
+        for s in series for run in runs([p for p in s.points if p[1] > 0], step)
+    ]
+    return sorted(found, key=lambda a: (a.start, a.name))
+
+
+def image_deviations(series: Iterable[RangeSeries], label: str,
+                     expected: str) -> list[tuple[float, Mapping[str, str], str]]:
+    """(first time, labels, value) of every series whose ``label`` does not name ``expected``.
+
+    ``expected`` is a digest (``sha256:…``) or an image reference with ``@sha256:…`` (compared
+    by digest, so ``docker-pullable://repo@sha256:…`` matches) or a plain reference (equality).
+    """
+    want = expected.split("@", 1)[1] if "@" in expected else expected
+    by_digest = want.startswith("sha256:")
+    found = []
+    for s in series:
+        value = s.labels.get(label, "")
+        ok = value.endswith("@" + want) or value == want if by_digest else value == want
+        if not ok and s.points:
+            found.append((min(t for t, _ in s.points), s.labels, value))
+    return sorted(found, key=lambda d: d[0])
