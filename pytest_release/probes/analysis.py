@@ -45,6 +45,14 @@ class AnalysisMetric:
     consecutive_error_limit: int
     address: str | None = None
     source: str = "settings"
+    #: the template's own ``spec.args`` defaults (a run's args override them)
+    args: Mapping[str, str] | None = None
+
+    def query_for(self, args: Mapping[str, str]) -> str:
+        """The query with ``{{args.NAME}}`` filled from ``args`` over the template's defaults.
+
+        An argument with no value anywhere raises KeyError (the run cannot build the query)."""
+        return substitute_args(self.query, {**(self.args or {}), **args})
 
     @property
     def thresholds(self) -> list[tuple[str, float]]:
@@ -69,8 +77,8 @@ def metrics_from_templates(templates: Iterable[Mapping[str, Any]],
     for template in templates:
         name = str((template.get("metadata") or {}).get("name", "?"))
         spec = template.get("spec") or {}
-        args = {str(a.get("name")): a.get("value") for a in spec.get("args") or []
-                if isinstance(a, Mapping)}
+        args = {str(a.get("name")): str(a.get("value")) for a in spec.get("args") or []
+                if isinstance(a, Mapping) and a.get("value") is not None}
         for metric in spec.get("metrics") or []:
             prom = ((metric.get("provider") or {}).get("prometheus")) or {}
             if "query" not in prom:
@@ -79,7 +87,7 @@ def metrics_from_templates(templates: Iterable[Mapping[str, Any]],
             found.append(AnalysisMetric(
                 template=name,
                 name=str(metric.get("name", name)),
-                query=substitute_args(str(prom["query"]), args, keep_unknown=True),
+                query=str(prom["query"]).strip(),
                 interval_s=prom_duration_seconds(str(interval)) if interval else None,
                 count=_int(metric.get("count"), 0) or None,
                 success_condition=metric.get("successCondition"),
@@ -88,6 +96,7 @@ def metrics_from_templates(templates: Iterable[Mapping[str, Any]],
                 consecutive_error_limit=_int(metric.get("consecutiveErrorLimit"), 4),
                 address=prom.get("address"),
                 source=source,
+                args=args,
             ))
     return found
 
