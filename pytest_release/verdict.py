@@ -163,7 +163,11 @@ class SignOff:
         stage = self.stage
         if stage == PRE_DEPLOYMENT:
             return "PROCEED TO CANARY" if self.approved else "DO NOT DEPLOY"
-        results = [r for r in self.gates if r.gate.stage == stage]
+        # every stage after the gates that ran in this run (a failed canary is not undone by a
+        # passing post-deployment window)
+        results = [r for r in self.gates
+                   if r.gate.stage != PRE_DEPLOYMENT and (r.status != "not_run" or
+                                                          r.gate.stage == stage)]
         if self.verdict == "REJECTED" or any(r.status == "failed" for r in results):
             return "ROLL BACK"
         if all(r.status == "passed" for r in results):
