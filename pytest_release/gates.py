@@ -48,6 +48,11 @@ class Gate:
     def marker(self) -> str:
         return f"gate_{self.id}" if self.stage == PRE_DEPLOYMENT else f"stage_{self.id}"
 
+    @property
+    def label(self) -> str:
+        """``Gate 3`` for a pre-deployment gate, ``Stage`` for the canary/post-deployment stages."""
+        return f"Gate {self.number}" if self.stage == PRE_DEPLOYMENT else "Stage"
+
     def rendered(self, values: Mapping[str, object] | None) -> Gate:
         """This gate with its item wording filled in from ``values``."""
         items = tuple(Item(i.id, i.render(values)) for i in self.items)

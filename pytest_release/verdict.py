@@ -187,6 +187,7 @@ class SignOff:
             "gates": [
                 {
                     "id": g.gate.id,
+                    "stage": g.gate.stage,  # issue 10
                     "number": g.gate.number,
                     "title": g.gate.title,
                     "status": g.status,

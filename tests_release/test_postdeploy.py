@@ -23,6 +23,7 @@ from pytest_release.probes.slo import (
     parse_burn_pair,
     worst,
 )
+from pytest_release.report.svg import latency_distribution
 from pytest_release.settings import duration_seconds
 
 pytestmark = pytest.mark.stage_postdeploy
@@ -74,6 +75,15 @@ def test_error_budget_burn_is_under_the_limit(history, postdeploy_window, releas
     evidence.record(f"error ratio over {rng}", round(ratio, 6))
     evidence.record(f"burn rate over {rng} (SLO {cfg.slo_target:.2%})", round(burn, 4))
     evidence.record(f"budget consumed over {rng} of the {cfg.slo_period} budget", round(consumed, 6))
+    hourly_expr = (f'sum(increase(aiops_http_errors_total{{{sel},status_class="5xx"}}[1h])) / '
+                   f"sum(increase(aiops_http_requests_total{{{sel}}}[1h]))")
+    hourly = history.range(hourly_expr, window.start + 3600, window.end, 3600)
+    bars = [(iso(t)[11:13], v * 100) for t, v in merge_series(hourly.series)]
+    if bars:
+        evidence.attach("error ratio per hour", "image/svg+xml", latency_distribution(
+            bars, threshold=(1 - cfg.slo_target) * 100,
+            threshold_label=f"burn rate 1 ({(1 - cfg.slo_target) * 100:g} %)", unit="%",
+            title=f"5xx error ratio per hour (UTC), {iso(window.start)} – {iso(window.end)}"))
     measure = consumed if cfg.burn_measure == "budget_consumed" else burn
     evidence.check(f"{cfg.burn_measure} over {rng} ({iso(window.start)} – {iso(window.end)})",
                    round(measure, 6), "<", cfg.max_burn, soft=True)

@@ -62,6 +62,9 @@ def test_healthy_history_passes_every_item(histories, run_release):
     consumed = measurement(burn, next(m["name"] for m in burn["measurements"]
                                       if m["name"].startswith("budget_consumed")))
     assert 0 < consumed["value"] < 0.01  # 0.05 % errors of a 0.5 % budget, 1 day of 30
+    assert burn["attachments"][0]["name"] == "error ratio per hour"
+    assert burn["attachments"][0]["content"].startswith("<svg")
+    assert [g["stage"] for g in signoff["gates"]][-2:] == ["canary", "postdeploy"]
     assert result.ret == 0
 
 
