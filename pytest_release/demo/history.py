@@ -347,13 +347,17 @@ class Traffic:
 
 def start_live_canary(workdir: Path, stack: contextlib.ExitStack, *,
                       canary_faults: Sequence[str] = (), canary_bad_share: float = 0.0,
-                      scrape_interval: str = "1s", warmup_s: float = 6.0) -> str:
+                      scrape_interval: str = "1s", warmup_s: float = 6.0,
+                      history: str | None = None) -> str:
     """Redis, a stable and a canary instance of the real feedback service with traffic, and a
     Prometheus scraping both (``track="stable"`` / ``track="canary"``); returns Prometheus's URL.
 
     ``canary_faults`` (e.g. ``("slow", "error_500_on_bad_input")``) and ``canary_bad_share`` (a
     share of malformed requests: 400 on a healthy service, 500 with ``error_500_on_bad_input``)
-    make the canary regress for real. Everything is stopped by ``stack``.
+    make the canary regress for real. With ``history`` (a :data:`SCENARIOS` name), that
+    scenario's 24 h are backfilled first, ending just before now, so one Prometheus holds both
+    the post-deployment window and the live canary (as a production Prometheus does).
+    Everything is stopped by ``stack``.
     """
     import json
 
@@ -384,13 +388,30 @@ def start_live_canary(workdir: Path, stack: contextlib.ExitStack, *,
     }
     prom_dir = workdir / "prometheus"
     prom_dir.mkdir(parents=True, exist_ok=True)
+    if history is not None:
+        backfill(openmetrics(history, end=time.time() - 30), prom_dir / "data")
     (prom_dir / "prometheus.yml").write_text(json.dumps(config, indent=2) + "\n")
     process = _start_ready("prometheus", port, prom_dir, 30.0, [
         binary, f"--config.file={prom_dir / 'prometheus.yml'}",
         f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={prom_dir / 'data'}",
-        "--log.level=warn"])
+        "--storage.tsdb.retention.time=30d", "--log.level=warn"])
     stack.callback(process.stop)
     url = f"http://127.0.0.1:{port}"
     wait_for_scrape(url, JOB, timeout=30)
     time.sleep(warmup_s)  # rate()[5m] needs a few scrapes of traffic
     return url
+
+
+def demo_stages(workdir: Path, stack: contextlib.ExitStack) -> dict[str, dict[str, object]]:
+    """For the demo: a live canary on top of 24 h of healthy history in one Prometheus; returns
+    the config tables (``observability``, ``analysis``, ``postdeploy``, ``release``) with which
+    ``-m "stage_canary or stage_postdeploy"`` is measured for real."""
+    from ..bundled import examples_path
+
+    url = start_live_canary(workdir, stack, canary_bad_share=0.05, history="healthy")
+    return {
+        "observability": {"prometheus_url": url},
+        "analysis": {"templates_dir": str(examples_path("argo")), "count": 3, "interval": "1s"},
+        "postdeploy": {"security_matchers": ['category="security"']},
+        "release": {"image": release_image()},
+    }

@@ -62,3 +62,28 @@ def test_live_regressed_canary_fails_with_its_values(live, run_release):
     assert all(s["value"]["stable"] < 150 for s in samples), samples  # the stable version is fine
     assert "first failed 20" in latency["message"]
     assert signoff["recommendation"] == "ROLL BACK"
+
+
+def test_both_stages_on_one_prometheus_with_history_and_a_live_canary(tmp_path, run_release):
+    """What the demo runs: 24 h of healthy history backfilled under a live canary, every canary
+    and post-deployment item measured and passed → RELEASE COMPLETE."""
+    from pytest_release.demo.history import demo_stages
+
+    with contextlib.ExitStack() as stack:
+        tables = demo_stages(tmp_path, stack)
+        args = [a for table, values in tables.items() for key, value in values.items()
+                for a in ("--release-set", f"{table}.{key}={_toml(value)}")]
+        result, signoff = run_release("-m", "stage_canary or stage_postdeploy", *args,
+                                      modules=("test_canary.py", "test_postdeploy.py"))
+    assert signoff is not None, output(result)
+    for stage in ("canary", "postdeploy"):
+        found = item_statuses(signoff, stage)
+        assert set(found.values()) == {"passed"}, (stage, found, output(result))
+    assert signoff["recommendation"] == "RELEASE COMPLETE"
+    assert signoff["verdict"] == "INCOMPLETE"  # the six gates did not run: never APPROVED
+
+
+def _toml(value: object) -> str:
+    import json
+
+    return json.dumps(value) if isinstance(value, list) else str(value)
