@@ -119,11 +119,13 @@ def analysis_metrics(release_settings: Settings) -> list[AnalysisMetric]:
         return metrics_from_templates(objs, source=f"snapshot {cfg.templates_dir}")
     interval = duration_seconds(cfg.template_interval)
     limit = cfg.max_failures_phase1
+    names = cfg.templates if len(cfg.templates) == 3 else (
+        "feedback-error-rate", "feedback-latency", "redis-health")
     return [
-        AnalysisMetric("feedback-error-rate", "error-rate", cfg.error_rate_query, interval, None,
+        AnalysisMetric(names[0], "error-rate", cfg.error_rate_query, interval, None,
                        f"result[0] < {cfg.max_error_rate:g}", None, limit, 4),
-        AnalysisMetric("feedback-latency", "latency-p95", cfg.latency_query, interval, None,
+        AnalysisMetric(names[1], "latency-p95", cfg.latency_query, interval, None,
                        f"result[0] < {cfg.max_p95_ms / 1000:g}", None, limit, 4),
-        AnalysisMetric("redis-health", "redis-connected", cfg.redis_query, interval, None,
+        AnalysisMetric(names[2], "redis-connected", cfg.redis_query, interval, None,
                        f"result[0] > {cfg.min_redis:g}", None, limit, 4),
     ]
