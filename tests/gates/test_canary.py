@@ -205,3 +205,16 @@ def test_prometheus_down_is_not_measured(run_release):
     found = item_statuses(signoff, "canary")
     assert set(found.values()) == {"not_measured"}, (found, output(result))
     assert signoff["recommendation"] == "HOLD"
+
+
+def test_stages_run_only_when_asked_for(run_release):
+    """A plain pre-deployment run does not sit through a canary analysis: stage checks are
+    deselected (not run) unless -m names the stage or its module is named."""
+    result, signoff = run_release("--release-set", "observability.prometheus_url=http://127.0.0.1:9",
+                                  modules=("test_canary.py", "test_postdeploy.py"))
+    assert signoff is not None, output(result)
+    stages = {g["id"]: g for g in signoff["gates"] if g["stage"] != "pre-deployment"}
+    assert {k: (g["status"], g["deselected"]) for k, g in stages.items()} == {
+        "canary": ("not_run", 7), "postdeploy": ("not_run", 5)}
+    assert signoff["stage"] == "pre-deployment"
+    assert signoff["recommendation"] == "DO NOT DEPLOY"
