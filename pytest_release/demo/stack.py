@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT / "examples"
+from ..bundled import examples_path
+
+#: The bundled examples (``examples/`` in a checkout, ``pytest_release/examples`` in a wheel).
+EXAMPLES = examples_path()
 
 
 class StackError(RuntimeError):
@@ -228,8 +230,6 @@ class FeedbackService:
     argv: list[str] = field(default_factory=list)
 
     def token(self, sub: str = "release-checks", lifetime: int = 3600, **kwargs: object) -> str:
-        if str(EXAMPLES) not in sys.path:
-            sys.path.insert(0, str(EXAMPLES))
         from feedback_service import mint_token
 
         return str(mint_token(self.key_file, sub=sub, issuer=self.issuer, audience=self.audience,
@@ -245,7 +245,7 @@ def start_service(workdir: Path, *, redis_url: str, faults: Sequence[str] = (),
                   issuer: str = "https://feedback.demo.local",
                   audience: str = "aiops-feedback", key_file: Path | None = None,
                   timeout: float = 20.0) -> FeedbackService:
-    """The bundled feedback service (examples/feedback_service) on a free loopback port."""
+    """The bundled feedback service (the installed ``feedback_service``) on a free loopback port."""
     workdir.mkdir(parents=True, exist_ok=True)
     key_file = key_file or workdir / "signing-key.pem"
     argv = [sys.executable, "-m", "feedback_service", "serve", "--host", "127.0.0.1",
@@ -256,9 +256,7 @@ def start_service(workdir: Path, *, redis_url: str, faults: Sequence[str] = (),
         argv += ["--rate-limit-exempt", sub]
     for fault in faults:
         argv += ["--fault", fault]
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLES),
-                                                       os.environ.get("PYTHONPATH")])),
-           "PYTHONUNBUFFERED": "1"}
+    env = {"PYTHONUNBUFFERED": "1"}
     process = spawn("feedback-service", argv, workdir, env=env, stdout_pipe=True)
     assert process.popen.stdout is not None
     deadline = time.monotonic() + timeout
