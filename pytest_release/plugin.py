@@ -19,6 +19,7 @@ from .collector import USAGE_ERROR_KEY, CheckIndex, SignOffCollector, describe
 from .evidence import CHECK, Evidence, not_measured
 from .gates import GATES, ITEM_MARKER
 from .settings import Settings, SettingsError, load_settings
+from .selection import introspecting  # -- packaging --
 
 if TYPE_CHECKING:
     from .probes import ProbeUnavailable as _ProbeUnavailable  # noqa: F401
@@ -94,6 +95,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(index, "release-index")
     if hasattr(config, "workerinput"):
         return
+    # -- packaging: introspection (--collect-only, --fixtures, --markers) writes no sign-off --
+    if introspecting(config):
+        return
     collector = SignOffCollector(config, settings, index)
     config.stash[collector_key] = collector
     config.pluginmanager.register(collector, "release-signoff")
@@ -113,6 +117,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[settings_key]
+    if introspecting(config):  # -- packaging: listing checks needs no --release --
+        return
     if settings.release.version is None and any(describe(i) is not None for i in items):
         message = (
             "--release is required to run release gate checks: pass --release v5.7.1 "
@@ -276,3 +282,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability"]
+# -- packaging: the bundled suite (selection.py) and the rootdir repair for `--opt value` (paths.py) --
+pytest_plugins += ["pytest_release.selection", "pytest_release.paths"]
