@@ -121,8 +121,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def no_checks_message(config: pytest.Config, version: str, others: int) -> str:
     """Why a ``--release`` run collected no release check, and what to run instead."""
     paths = " ".join(config.args)
-    what = f"{others} other test{'s' if others != 1 else ''}" if others else "nothing"
-    lines = [f"--release {version}: no release checks were collected ({what} from {paths})."]
+    also = f" (only {others} other test{'s' if others != 1 else ''})" if others else ""
+    lines = [f"--release {version}: no release check was selected to run from {paths}{also}."]
     suite = suite_path()
     if not suite.is_dir():
         lines.append(f"The bundled suite is missing ({suite}): reinstall pytest-release.")
