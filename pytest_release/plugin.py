@@ -19,7 +19,6 @@ from .collector import USAGE_ERROR_KEY, CheckIndex, SignOffCollector, describe
 from .evidence import CHECK, Evidence, not_measured
 from .gates import GATES, ITEM_MARKER
 from .settings import Settings, SettingsError, load_settings
-from .selection import introspecting  # -- packaging --
 
 if TYPE_CHECKING:
     from .probes import ProbeUnavailable as _ProbeUnavailable  # noqa: F401
@@ -96,6 +95,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
     # -- packaging: introspection (--collect-only, --fixtures, --markers) writes no sign-off --
+    from .selection import introspecting
+
     if introspecting(config):
         return
     collector = SignOffCollector(config, settings, index)
@@ -117,7 +118,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[settings_key]
-    if introspecting(config):  # -- packaging: listing checks needs no --release --
+    from .selection import introspecting  # -- packaging: listing checks needs no --release --
+
+    if introspecting(config):
         return
     if settings.release.version is None and any(describe(i) is not None for i in items):
         message = (
