@@ -100,3 +100,14 @@ def test_an_option_value_inside_another_project_is_one_error_naming_the_remedy(p
     assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert f"--release-config={config}" in text and "--rootdir" in text, text
     assert text.count("pytest-release:") == 1 and "Traceback" not in text, text
+
+
+def test_the_repair_also_holds_in_xdist_workers(project, elsewhere):
+    # Each worker parses the original command line again: it must land on the same rootdir.
+    signoff = elsewhere / "s.json"
+    signoff.write_text("stale")
+    result = _run(project, "--release-signoff", str(signoff), "-n", "2")
+    _assert_project_rootdir(project, result)
+    assert result.ret == 0, output(result)
+    nodeids = [c["nodeid"] for g in json.loads(signoff.read_text())["gates"] for c in g["checks"]]
+    assert len(nodeids) == 6 and all(n.startswith("tests_release/") for n in nodeids), nodeids
