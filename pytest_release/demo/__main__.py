@@ -26,7 +26,7 @@ from typing import Any
 
 from ..bundled import checkout_root, suite_path
 from .parts import STACK_PARTS, DemoContext
-from .stack import StackError
+from .processes import StackError
 
 DEFAULT_VERSION = "v5.7.1"
 ARTIFACTS = ("report.html", "signoff.json", "checklist.md")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..bundled import examples_path
 from .parts import DemoContext, Overrides
-from .stack import Process, StackError, executable, free_port, spawn, wait_for
+from .processes import Process, StackError, executable, free_port, spawn, wait_for
 
 OBSERVABILITY_EXAMPLES = examples_path("observability")
 DEFAULT_ALERTMANAGER_CONFIG = OBSERVABILITY_EXAMPLES / "alertmanager.yml"

@@ -5,7 +5,8 @@ import contextlib
 from collections.abc import Iterator
 
 from .parts import DemoContext, Overrides
-from .stack import start_redis, start_service
+from .redis_server import start_redis
+from .service import start_service
 
 #: Subjects of the demo's tokens: the suite's own, the rate-limit probe's, k6's (never limited).
 TOKEN_SUBJECTS = {"API_TOKEN": "release-checks", "RATE_LIMIT_TOKEN": "rate-limit-check",
