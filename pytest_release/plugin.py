@@ -284,6 +284,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{signoff.verdict}", red=True)
 
 
-pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability"]
+pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability",
+                  "pytest_release.fixtures_cluster"]
 # -- packaging: the bundled suite (selection.py) and the rootdir repair for `--opt value` (paths.py) --
 pytest_plugins += ["pytest_release.selection", "pytest_release.paths"]

@@ -207,6 +207,29 @@ class GitopsSettings:
     pass
 
 
+# --- [cluster] (cluster source: live API or snapshot directory) -----------------------------
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where cluster checks read Kubernetes objects: a snapshot directory, or a live API."""
+
+    snapshot_dir: str | None = opt(
+        None, "path", "directory of `kubectl get -o yaml` output / manifests to read instead of a "
+        "live cluster")
+    kubeconfig: str | None = opt(None, "path", "kubeconfig file of the live cluster")
+    context: str | None = opt(None, "str", "kubeconfig context (default: its current-context)")
+    server: str | None = opt(None, "url", "API server URL (with token, or overriding the "
+                                           "kubeconfig's)")
+    token: str | None = opt(None, "str", "bearer token (use '${KUBE_TOKEN}')", secret=True)
+    in_cluster: bool = opt(False, "bool", "use the pod's service account (in-cluster config)")
+    ca_file: str | None = opt(None, "path", "CA bundle to verify the API server's certificate")
+    insecure_skip_tls_verify: bool = opt(
+        False, "bool", "do not verify the API server's certificate (test clusters only)")
+    timeout_s: float = opt(10.0, "float", "total deadline of each API call in seconds",
+                           min=0.1, max=300)
+    namespace: str = opt("default", "str", "namespace the release is deployed to")
+# --- end [cluster] -----------------------------------------------------------------------------
+
+
 SECTIONS: dict[str, type] = {
     "release": ReleaseSettings,
     "redis": RedisSettings,
@@ -215,6 +238,7 @@ SECTIONS: dict[str, type] = {
     "security": SecuritySettings,
     "observability": ObservabilitySettings,
     "gitops": GitopsSettings,
+    "cluster": ClusterSettings,
 }
 
 
@@ -229,6 +253,7 @@ class Settings:
     security: SecuritySettings
     observability: ObservabilitySettings
     gitops: GitopsSettings
+    cluster: ClusterSettings
     source: str | None = None
     secrets: frozenset[str] = frozenset()
 
