@@ -60,13 +60,13 @@ def _misread(user_args: list[str], positionals: list[str]) -> list[tuple[str, st
     return found
 
 
-def _remedy(config: pytest.Config, misread: list[tuple[str, str]], why: str) -> str:
+def _remedy(moved_to: Path, misread: list[tuple[str, str]], why: str) -> str:
     given = ", ".join(f"{option} {value}" for option, value in misread)
     spelled = ", ".join(f"{option}={value}" for option, value in misread)
     return (
         f"pytest-release: pytest read the value of {given} as a test path (it decides the "
         f"rootdir before plugin options are known), which moved the rootdir to "
-        f"{config.rootpath} {why}. Write {spelled} (with '='), or pin the project with "
+        f"{moved_to} {why}. Write {spelled} (with '='), or pin the project with "
         "--rootdir=DIR or -c/--config-file=FILE."
     )
 
@@ -92,10 +92,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     misread = _misread(user_args, list(namespace.file_or_dir))
     if not misread:
         return  # the difference has another cause than a misread option value: not ours
+    moved_to = config.rootpath
     try:
         _repair(config, parser, args, user_args, wrong_addopts, rootpath, inipath, inicfg)
     except _CannotRepair as exc:
-        raise pytest.UsageError(_remedy(config, misread, str(exc))) from None
+        raise pytest.UsageError(_remedy(moved_to, misread, str(exc))) from None
 
 
 def _repair(config: pytest.Config, parser: pytest.Parser, args: list[str], user_args: list[str],
@@ -104,23 +105,32 @@ def _repair(config: pytest.Config, parser: pytest.Parser, args: list[str], user_
         raise _CannotRepair(f"and applied the addopts of {config.inipath}")
     if config.inipath is not None and config.getini("pythonpath"):
         raise _CannotRepair(f"and applied the pythonpath of {config.inipath}")
-    for name in ("_rootpath", "_inipath", "_inicfg", "_inicache"):
+    # pytest 9 keeps the ini values in ``_inicfg``, pytest 8 in ``inicfg``.
+    inicfg_attr = "_inicfg" if hasattr(config, "_inicfg") else "inicfg"
+    for name in ("_rootpath", "_inipath", inicfg_attr, "_inicache"):
         if not hasattr(config, name):
-            raise _CannotRepair("this pytest version keeps its rootdir elsewhere")
+            raise _CannotRepair("(this pytest version keeps its rootdir elsewhere)")
     before = config.known_args_namespace
+    saved = (config._rootpath, config._inipath, getattr(config, inicfg_attr))
     config._rootpath = rootpath
     config._inipath = inipath
-    config._inicfg = inicfg
+    setattr(config, inicfg_attr, inicfg)
     config._inicache.clear()
-    addopts = list(config.getini("addopts"))
-    if config.getini("pythonpath"):
-        raise _CannotRepair(f"and {inipath} sets pythonpath, which pytest applies earlier")
-    new_args = [*addopts, *user_args]
-    namespace = parser.parse_known_args(new_args, namespace=copy.copy(config.option))
-    for attr in ("capture", "assertmode"):
-        if getattr(namespace, attr, None) != getattr(before, attr, None):
-            raise _CannotRepair(f"and {inipath} addopts change --{attr}, which pytest applies "
-                                "earlier")
+    try:
+        addopts = list(config.getini("addopts"))
+        if config.getini("pythonpath"):
+            raise _CannotRepair(f"while {inipath} sets pythonpath, which pytest applies earlier")
+        new_args = [*addopts, *user_args]
+        namespace = parser.parse_known_args(new_args, namespace=copy.copy(config.option))
+        for attr in ("capture", "assertmode"):
+            if getattr(namespace, attr, None) != getattr(before, attr, None):
+                raise _CannotRepair(f"while the addopts of {inipath} change --{attr}, which "
+                                    "pytest applies earlier")
+    except _CannotRepair:
+        config._rootpath, config._inipath = saved[0], saved[1]
+        setattr(config, inicfg_attr, saved[2])
+        config._inicache.clear()
+        raise
     args[:] = new_args
     if namespace.confcutdir is None:
         namespace.confcutdir = str(inipath.parent if inipath is not None else rootpath)

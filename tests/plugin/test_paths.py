@@ -111,3 +111,19 @@ def test_the_repair_also_holds_in_xdist_workers(project, elsewhere):
     assert result.ret == 0, output(result)
     nodeids = [c["nodeid"] for g in json.loads(signoff.read_text())["gates"] for c in g["checks"]]
     assert len(nodeids) == 6 and all(n.startswith("tests_release/") for n in nodeids), nodeids
+
+
+def test_when_the_right_ini_needs_what_pytest_already_applied_the_error_names_the_remedy(
+        project, elsewhere):
+    # The project's own addopts switch capture off: pytest has started capturing by the time a
+    # plugin can repair the rootdir, so the plugin stops with the remedy instead of half a fix.
+    ini = project.path / "pytest.ini"
+    ini.write_text(ini.read_text().replace("addopts = ", "addopts = -s "))
+    config = elsewhere / "release.toml"
+    config.write_text("")
+    result = _run(project, "--release-config", str(config))
+    text = output(result)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
+    assert f"--release-config={config}" in text and "--capture" in text, text
+    # and with '=' the same project runs
+    assert _run(project, f"--release-config={config}", "--collect-only").ret == 0
