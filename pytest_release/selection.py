@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from .bundled import suite_path
+from .bundled import checkout_root, suite_path
 
 CHOICES = ("auto", "bundled", "off")
 
@@ -62,7 +62,11 @@ def _covers(arg: str, suite: Path, invocation_dir: Path) -> bool:
     """Whether a collection argument already takes in the suite (or a part of it)."""
     path = Path(arg.split("::", 1)[0])
     path = (path if path.is_absolute() else invocation_dir / path).resolve()
-    return path == suite or suite in path.parents or path in suite.parents
+    if path == suite or suite in path.parents:
+        return True
+    # A directory above the suite collects it only in a checkout: pytest never recurses into a
+    # virtualenv, so from the directory holding ``.venv`` an installed suite is not collected.
+    return path in suite.parents and checkout_root() is not None
 
 
 @pytest.hookimpl(trylast=True)

@@ -116,6 +116,17 @@ def test_the_wheel_carries_suite_examples_and_the_demo_service(install):
     assert not any(n.startswith(("tests/", "tests_release/", "examples/")) for n in names)
 
 
+def test_from_the_directory_holding_the_venv_the_bundled_suite_is_collected(install):
+    # pytest does not recurse into a virtualenv, so the suite inside it must be added, and the
+    # work-tree copy beside it (tests/, tests_release/ of the build source) must not be collected.
+    result = install.run("-m", "pytest", "--release", VERSION, "-m", "gate_redis",
+                         "--collect-only", "-q", cwd=install.venv.parent, timeout=120)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "6/28 tests collected" in text or "6 tests collected" in text, text
+    assert "src/" not in text, text
+
+
 def _signoff_checks(path: Path) -> dict[str, dict]:
     data = json.loads(path.read_text())
     gate = next(g for g in data["gates"] if g["id"] == "redis")
