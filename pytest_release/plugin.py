@@ -97,6 +97,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(index, "release-index")
     if hasattr(config, "workerinput"):
         return
+    # -- packaging: introspection (--collect-only, --fixtures, --markers) writes no sign-off --
+    from .selection import introspecting
+
+    if introspecting(config):
+        return
     collector = SignOffCollector(config, settings, index)
     config.stash[collector_key] = collector
     config.pluginmanager.register(collector, "release-signoff")
@@ -116,6 +121,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[settings_key]
+    from .selection import introspecting  # -- packaging: listing checks needs no --release --
+
+    if introspecting(config):
+        return
     if settings.release.version is None and any(describe(i) is not None for i in items):
         message = (
             "--release is required to run release gate checks: pass --release v5.7.1 "
@@ -281,3 +290,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability",
                   "pytest_release.fixtures_cluster", "pytest_release.fixtures_security",
                   "pytest_release.fixtures_gitops", "pytest_release.fixtures_canary"]
+# -- packaging: the bundled suite (selection.py) and the rootdir repair for `--opt value` (paths.py) --
+pytest_plugins += ["pytest_release.selection", "pytest_release.paths"]

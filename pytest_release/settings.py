@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
+from .bundled import BundledFile
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -112,9 +114,7 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class LoadSettings:
-    script: str = opt(
-        "examples/ops/loadtest_feedback_thresholds.k6.js", "path", "k6 script to run"
-    )
+    script: str = opt(BundledFile("ops", "loadtest_feedback_thresholds.k6.js"), "path", "k6 script to run")
     k6: str = opt("k6", "str", "k6 executable (name on PATH or path)")
     vus: int = opt(25, "int", "virtual users", min=1, max=10000)
     duration: str = opt("30s", "duration", "load duration")
