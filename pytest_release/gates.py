@@ -16,6 +16,9 @@ CHECKLIST_VALUES: dict[str, object] = {
 }
 
 
+PRE_DEPLOYMENT = "pre-deployment"
+
+
 @dataclass(frozen=True)
 class Item:
     """One checklist line inside a gate; ``{placeholders}`` take the thresholds in force."""
@@ -37,16 +40,24 @@ class Gate:
     items: tuple[Item, ...]
     validation_label: str
     validation: tuple[str, ...]
+    #: "pre-deployment" (the six gates, the only ones the verdict is computed from), "canary" or
+    #: "postdeploy" (issue 10: stages shown after the gates, driving the recommendation).
+    stage: str = "pre-deployment"
 
     @property
     def marker(self) -> str:
-        return f"gate_{self.id}"
+        return f"gate_{self.id}" if self.stage == PRE_DEPLOYMENT else f"stage_{self.id}"
+
+    @property
+    def label(self) -> str:
+        """``Gate 3`` for a pre-deployment gate, ``Stage`` for the canary/post-deployment stages."""
+        return f"Gate {self.number}" if self.stage == PRE_DEPLOYMENT else "Stage"
 
     def rendered(self, values: Mapping[str, object] | None) -> Gate:
         """This gate with its item wording filled in from ``values``."""
         items = tuple(Item(i.id, i.render(values)) for i in self.items)
         return Gate(self.id, self.number, self.title, items, self.validation_label,
-                    self.validation)
+                    self.validation, self.stage)
 
     def item(self, item_id: str) -> Item:
         for item in self.items:
@@ -161,8 +172,49 @@ GATES: tuple[Gate, ...] = (
     ),
 )
 
-GATES_BY_ID: dict[str, Gate] = {g.id: g for g in GATES}
-GATES_BY_MARKER: dict[str, Gate] = {g.marker: g for g in GATES}
+# -- stages after the gates (issue 10) ---------------------------------------------------------------
+STAGE_ORDER: tuple[str, ...] = (PRE_DEPLOYMENT, "canary", "postdeploy")
+
+STAGES: tuple[Gate, ...] = (
+    Gate(
+        "canary",
+        7,
+        "Canary",
+        (
+            Item("analysis_error_rate", "feedback-error-rate: < 0.5% (live analysis)"),
+            Item("analysis_latency", "feedback-latency: P95 < 150ms (live analysis)"),
+            Item("analysis_redis", "redis-health: connection status > 0 (live analysis)"),
+            Item("trigger_error_rate", "Rollback: error rate > 0.5% for 10 minutes"),
+            Item("trigger_latency", "Rollback: P95 latency > 150ms for 5 minutes"),
+            Item("trigger_consecutive", "Rollback: 2 consecutive analysis failures"),
+            Item("trigger_redis", "Rollback: Redis connection failures > 5 in 5 minutes"),
+        ),
+        "Run (while the canary is live)",
+        ("pytest --release v5.7.1 -m stage_canary",),
+        "canary",
+    ),
+    Gate(
+        "postdeploy",
+        8,
+        "Post-Deployment (24h)",
+        (
+            Item("burn_rate", "Error budget burn rate < 10%"),
+            Item("drift", "No drift from deployment SHA"),
+            Item("slo", "Performance within SLO"),
+            Item("security", "No security incidents"),
+            Item("alerts", "No critical alerts"),
+        ),
+        "Run (24 h after full rollout)",
+        ("pytest --release v5.7.1 -m stage_postdeploy",),
+        "postdeploy",
+    ),
+)
+
+#: Everything the sign-off shows: the six gates, then the stages.
+CATALOGUE: tuple[Gate, ...] = GATES + STAGES
+
+GATES_BY_ID: dict[str, Gate] = {g.id: g for g in CATALOGUE}
+GATES_BY_MARKER: dict[str, Gate] = {g.marker: g for g in CATALOGUE}
 
 #: Marker that ties a check to the checklist line it earns.
 ITEM_MARKER = "release_item"
