@@ -126,7 +126,7 @@ def load_baseline(path: Path) -> Baseline:
     if schema not in COMPATIBLE_SCHEMAS:
         raise BaselineError(f"{path}: --release-baseline has sign-off schema {schema!r}; this "
                             f"version compares schemas {', '.join(map(str, COMPATIBLE_SCHEMAS))}")
-    release = data.get("release") if isinstance(data.get("release"), dict) else {}
+    release: dict[str, Any] = data["release"] if isinstance(data.get("release"), dict) else {}
     identity = {"release": release.get("version"), "commit": release.get("commit"),
                 "generated_at": data.get("generated_at"), "schema": schema,
                 "verdict": data.get("verdict")}

@@ -155,10 +155,10 @@ class ContractResult:
                        f"{len(b.regressions)} regressions")
         if self.checklist is not None:
             for line in self.checklist.uncovered:
-                state = self.covered.get(line.id)
+                cover = self.covered.get(line.id)
                 out.append(f"team checklist {self.checklist.path}:{line.number} "
                            f"'{line.text}' ({line.id}): "
-                           + (state if state else "UNCOVERED — no check, attestation or waiver"))
+                           + (cover if cover else "UNCOVERED — no check, attestation or waiver"))
         return out
 
 
@@ -206,8 +206,8 @@ def apply(signoff: SignOff, contract: Contract) -> SignOff:
     comparison = compare(contract.baseline, records, contract.tolerances,
                          contract.on_regression) if contract.baseline else None
     regressions: dict[str, list[Delta]] = {}
-    for d in comparison.regressions if comparison else ():
-        regressions.setdefault(d.check, []).append(d)
+    for delta in comparison.regressions if comparison else ():
+        regressions.setdefault(delta.check, []).append(delta)
     dev_items = by_item(list(contract.deviations))
     dev_waiver: dict[str, Waiver | None] = {}
     for d in contract.deviations:
@@ -447,3 +447,63 @@ def item_notes(item: ItemResult) -> list[str]:
 def summary_lines(signoff: SignOff) -> list[str]:
     result = getattr(signoff, "contract", None)
     return result.summary_lines() if result is not None else []
+
+
+# -- loading (configure time) ------------------------------------------------------------------------
+class ContractError(Exception):
+    """Every problem of the contract's inputs (waivers, attestations, baseline, team checklist)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def load_contract(settings: Any, *, waivers: str | None, attestations: str | None,
+                  baseline: str | None, checklist_source: str | None,
+                  wording: Mapping[str, object] | None, today: dt.date) -> Contract:
+    """Read and validate every input at once; raises ContractError listing all problems."""
+    from pathlib import Path
+
+    from . import gates as catalogue
+    from .baseline import BaselineError, load_baseline, parse_tolerances
+    from .checklist_source import ChecklistSourceError, catalogue_ids
+    from .checklist_source import load as load_checklist
+    from .deviations import THRESHOLDS, deviations, resolvable
+    from .waivers import WaiverFileError
+    from .waivers import load as load_waivers
+
+    gates = getattr(catalogue, "CATALOGUE", catalogue.GATES)
+    problems: list[str] = []
+    team = None
+    if checklist_source:
+        try:
+            team = load_checklist(Path(checklist_source).expanduser(), gates)
+        except ChecklistSourceError as exc:
+            problems += exc.problems
+    exceptions = Exceptions()
+    paths = [Path(p).expanduser() for p in (waivers, attestations) if p]
+    if paths:
+        known_items = catalogue_ids(gates) - {"pre-deployment"} - {g.id for g in gates}
+        if team is not None:
+            known_items |= team.ids
+        try:
+            exceptions = load_waivers(
+                paths, known_items=known_items, today=today,
+                known_settings={t.setting for t in THRESHOLDS if resolvable(t)})
+        except WaiverFileError as exc:
+            problems += exc.problems
+    rules, rule_problems = parse_tolerances(settings.baseline.tolerances)
+    where = getattr(settings, "provenance", {}).get("baseline.tolerances", "baseline.tolerances")
+    problems += [f"{where}: {p}" for p in rule_problems]
+    loaded = None
+    if baseline:
+        try:
+            loaded = load_baseline(Path(baseline).expanduser())
+        except BaselineError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ContractError(problems)
+    return Contract(today=today, deviations=tuple(deviations(settings)), exceptions=exceptions,
+                    baseline=loaded, tolerances=tuple(rules),
+                    on_regression=settings.baseline.on_regression, checklist=team,
+                    wording=wording)

@@ -186,7 +186,7 @@ def _default(setting: str) -> tuple[bool, Any]:
         if f.name == key:
             if f.default is not dataclasses.MISSING:
                 return True, f.default
-            return True, f.default_factory()  # type: ignore[misc]
+            return True, f.default_factory()  # type: ignore[operator]
     return False, None
 
 

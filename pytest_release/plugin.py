@@ -51,6 +51,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the Markdown checklist to PATH")
     group.addoption("--release-require-approval", action="store_true", default=False,
                     help="exit non-zero unless the verdict is APPROVED")
+    # --- contract (issue 12) ------------------------------------------------------------------
+    group.addoption("--release-waivers", metavar="PATH", default=None,
+                    help="TOML file of [[waiver]] (and [[attestation]]) entries")
+    group.addoption("--release-attestations", metavar="PATH", default=None,
+                    help="TOML file of [[attestation]] entries (may also sit in the waivers file)")
+    group.addoption("--release-baseline", metavar="PATH", default=None,
+                    help="an earlier sign-off JSON to compare with (deltas, regressions)")
+    group.addoption("--release-checklist-source", metavar="PATH", default=None,
+                    help="the team's own Markdown checklist: every box line bound to the "
+                         "catalogue; --release-checklist writes it back ticked")
+    # --- end contract -------------------------------------------------------------------------
+
+
+def _load_contract(config: pytest.Config, settings: Settings) -> Any:
+    """contract (issue 12): waivers, attestations, baseline, team checklist — one UsageError."""
+    from datetime import UTC, datetime
+
+    from .contract import ContractError, load_contract
+
+    defaults = load_settings(path=None, path_is_explicit=False, overrides=[],
+                             version=settings.release.version, rootdir=config.rootpath)
+    try:
+        return load_contract(
+            settings, waivers=config.getoption("release_waivers"),
+            attestations=config.getoption("release_attestations"),
+            baseline=config.getoption("release_baseline"),
+            checklist_source=config.getoption("release_checklist_source"),
+            wording=defaults.checklist_values(), today=datetime.now(UTC).date())
+    except ContractError as exc:
+        count = len(exc.problems)
+        raise pytest.UsageError(
+            f"pytest-release: {count} problem{'s' if count > 1 else ''} in the waivers, "
+            "attestations, baseline or checklist source:\n  " + "\n  ".join(exc.problems)
+        ) from None
 
 
 def _load(config: pytest.Config) -> Settings:
@@ -98,6 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
     collector = SignOffCollector(config, settings, index)
+    collector.contract = _load_contract(config, settings)  # contract (issue 12)
     config.stash[collector_key] = collector
     config.pluginmanager.register(collector, "release-signoff")
     if config.pluginmanager.hasplugin("html"):

@@ -102,7 +102,10 @@ def records(**outcome: str) -> list[CheckRecord]:
     return out
 
 
-def decide_with(team: cs.TeamChecklist, exceptions: Exceptions = Exceptions(),
+NONE = Exceptions()
+
+
+def decide_with(team: cs.TeamChecklist, exceptions: Exceptions = NONE,
                 **outcome: str):  # type: ignore[no-untyped-def]
     contract = Contract(today=dt.date(2026, 12, 2), checklist=team, exceptions=exceptions)
     return decide({"version": "v5.7.1"}, records(**outcome), generated_at="2026-12-02T07:00:00Z",
