@@ -33,6 +33,7 @@ _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _PLACEHOLDER = re.compile(r"\{[a-z0-9_]+\}")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_COMMENT = re.compile(r"<!--.*?-->")
 
 #: Summary lines of the seed checklist ("Success Criteria") and what earns each: a stage
 #: (all of its items), an item, or several (all must pass).
@@ -89,7 +90,7 @@ class TeamChecklist:
 
 def normalise(text: str) -> str:
     """Lower case, Markdown emphasis and code marks dropped, numbers as ``#``, one space."""
-    text = _TAG.sub(" ", text)
+    text = _COMMENT.sub(" ", text)
     text = re.sub(r"[*_`]+", "", text).lower()
     text = _NUMBER.sub("#", text)
     return " ".join(text.split()).strip(" .;:")
@@ -160,7 +161,7 @@ def parse(text: str, gates: Sequence[Gate], path: str = "<checklist>") -> TeamCh
         if not match:
             continue
         body = match.group("text")
-        wording = " ".join(re.sub(r"[*`]+", "", _TAG.sub(" ", body)).split())
+        wording = " ".join(re.sub(r"[*`]+", "", _COMMENT.sub(" ", body)).split())
         targets: list[str] = []
         how = None
         for kind, value in _TAG.findall(body):

@@ -76,12 +76,11 @@ def _team_layout(signoff: SignOff, redact: Callable[[str], str]) -> str | None:
         for target in line.targets:
             item = items.get(target)
             if item is not None:
-                found += [fmt_measurement(m) for c in item.checks for m in c.measurements
-                          if m.op is not None][:3]
-                found += item_notes(item)
-        notes[line.id] = [redact(n) for n in found]
-    body = render_team(result.checklist, signoff, covered=dict(result.covered), notes=notes,
-                       escape=md)
+                found += [code(redact(fmt_measurement(m))) for c in item.checks
+                          for m in c.measurements if m.op is not None][:3]
+                found += [md(redact(n)) for n in item_notes(item)]
+        notes[line.id] = found
+    body = render_team(result.checklist, signoff, covered=dict(result.covered), notes=notes)
     verdict = (f"> **pytest-release {md(redact(str(signoff.release.get('version'))))}: "
                f"{verdict_line(signoff)}** — {md(redact(signoff.reason))}")
     return redact("\n".join([verdict, "", body, *_contract_section(signoff, redact)]))
