@@ -183,7 +183,6 @@ class SignOff:
         from .contract import item_extra, signoff_extra  # contract (issue 12)
 
         return {
-            **signoff_extra(self),  # contract (issue 12)
             "schema": SCHEMA_VERSION,
             "release": dict(self.release),
             "generated_at": self.generated_at,
@@ -210,6 +209,9 @@ class SignOff:
                 }
                 for g in self.gates
             ],
+            # contract (issue 12): qualifier, verdict_line, deviations, waivers, attestations,
+            # baseline, uncovered, checklist_source
+            **signoff_extra(self),
         }
 
 

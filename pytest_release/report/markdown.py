@@ -15,15 +15,20 @@ from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
+def _printable(text: str) -> str:
+    """Control characters (terminal escapes) neutralised: they have no place in a checklist."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def md(text: object) -> str:
     """Escape target-supplied text for Markdown prose (no HTML, no links, one line)."""
-    flat = " ".join(str(text).split())
+    flat = _printable(" ".join(str(text).split()))
     return _MD_SPECIAL.sub(r"\\\1", flat)
 
 
 def code(text: object) -> str:
     """Target-supplied text as an inline code span: rendered literally, HTML inert."""
-    flat = " ".join(str(text).split()).replace("`", "'")
+    flat = _printable(" ".join(str(text).split())).replace("`", "'")
     return f"`{flat}`"
 
 

@@ -290,3 +290,15 @@ def test_an_attestation_never_replaces_a_measurement() -> None:
 
 def test_gate_catalogue_ids_used_here_exist() -> None:
     assert GATES_BY_ID["security"].item("trivy")
+
+
+def test_the_example_waivers_file_is_valid() -> None:
+    from pytest_release import gates
+    from pytest_release.bundled import examples_path
+    from pytest_release.checklist_source import catalogue_ids
+
+    catalogue = getattr(gates, "CATALOGUE", gates.GATES)
+    loaded = wv.load([examples_path("waivers.toml")], today=dt.date(2026, 12, 2),
+                     known_items=catalogue_ids(catalogue), known_settings=SETTINGS)
+    assert [w.ticket for w in loaded.waivers] == ["SEC-812", "PERF-77", "OPS-40"]
+    assert [a.item for a in loaded.attestations] == ["postdeploy.security"]
