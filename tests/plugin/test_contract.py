@@ -310,3 +310,42 @@ def test_the_seed_checklist_round_trips(redis_server: Any, run_release: Any,
     # what this run did not measure keeps an empty box, whatever the seed said
     assert any(w.startswith("- [ ] Trivy: CRITICAL = 0 — **NOT RUN**") for w in written)
     assert any(w.startswith("⬜ All gates PASS") for w in written)
+
+
+def test_attestations_from_their_own_file(redis_server: Any, run_release: Any,
+                                          redis_release_args: Any,
+                                          pytester: pytest.Pytester) -> None:
+    server = redis_server(appendonly="yes")
+    seed(server.client())
+    path = pytester.path / "attestations.toml"
+    path.write_text(f"""
+[[attestation]]
+item = "postdeploy.security"
+statement = "no security incident opened in the 24 h after rollout"
+by = "secops.oncall"
+when = {TODAY.isoformat()}
+ticket = "SECOPS-301"
+
+[[attestation]]
+item = "redis.aof"
+statement = "AOF is on, trust me"
+by = "someone"
+when = {TODAY.isoformat()}
+ticket = "OPS-1"
+""")
+    result, signoff = run_release(*GATE1, *redis_release_args(server, conf=False),
+                                  "--release-attestations", str(path),
+                                  "--release-checklist", "out.md")
+    assert signoff is not None, output(result)
+    security = item(signoff, "postdeploy", "security")
+    assert security["status"] == "attested"  # never "passed": nothing measured it
+    assert security["attestation"]["by"] == "secops.oncall"
+    rows = {a["item"]: a for a in signoff["attestations"]}
+    assert rows["postdeploy.security"]["status"] == "applied"
+    assert rows["redis.aof"]["status"] == "ignored"
+    assert "not attestable" in rows["redis.aof"]["note"]
+    assert item(signoff, "redis", "aof")["status"] == "passed"  # the measurement stands
+    text = (pytester.path / "out.md").read_text()
+    assert "- [ ] No security incidents — **ATTESTED**" in text
+    assert "ATTESTED by secops.oncall on " + TODAY.isoformat() + " (SECOPS-301)" in text
+    assert "attestation ignored: redis.aof by someone" in output(result)
