@@ -119,11 +119,42 @@ def analysis_metrics(release_settings: Settings) -> list[AnalysisMetric]:
         return metrics_from_templates(objs, source=f"snapshot {cfg.templates_dir}")
     interval = duration_seconds(cfg.template_interval)
     limit = cfg.max_failures_phase1
+    names = cfg.templates if len(cfg.templates) == 3 else (
+        "feedback-error-rate", "feedback-latency", "redis-health")
     return [
-        AnalysisMetric("feedback-error-rate", "error-rate", cfg.error_rate_query, interval, None,
+        AnalysisMetric(names[0], "error-rate", cfg.error_rate_query, interval, None,
                        f"result[0] < {cfg.max_error_rate:g}", None, limit, 4),
-        AnalysisMetric("feedback-latency", "latency-p95", cfg.latency_query, interval, None,
+        AnalysisMetric(names[1], "latency-p95", cfg.latency_query, interval, None,
                        f"result[0] < {cfg.max_p95_ms / 1000:g}", None, limit, 4),
-        AnalysisMetric("redis-health", "redis-connected", cfg.redis_query, interval, None,
+        AnalysisMetric(names[2], "redis-connected", cfg.redis_query, interval, None,
                        f"result[0] > {cfg.min_redis:g}", None, limit, 4),
     ]
+
+
+# -- stages run only when asked for -------------------------------------------------------------------
+def _stage_markers() -> dict[str, str]:
+    from .gates import PRE_DEPLOYMENT, STAGES
+
+    return {s.marker: s.id for s in STAGES if s.stage != PRE_DEPLOYMENT}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the canary and post-deployment checks unless the run asks for them.
+
+    A stage runs when ``-m`` names its marker (``-m stage_canary``) or its module is named on the
+    command line; a plain pre-deployment run (``pytest --release v5.7.1``) must not sit through a
+    canary analysis of a canary that does not exist yet. Deselected stage checks show as *not run*.
+    """
+    markers = _stage_markers()
+    expr = str(config.getoption("markexpr", "") or "")
+    named = " ".join(str(a) for a in config.args)
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        stage = next((m.name for m in item.iter_markers() if m.name in markers), None)
+        asked = stage is None or stage in expr or item.path.name in named
+        (keep if asked else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -223,7 +223,8 @@ class AnalysisSettings:
     stable_args: tuple[str, ...] = opt(
         ("track=stable",), "strlist", "template args selecting the stable version (comparison)")
     error_rate_query: str = opt(
-        'sum(rate(aiops_http_errors_total{status_class="5xx",track="{{args.track}}"}[5m])) / '
+        '(sum(rate(aiops_http_errors_total{status_class="5xx",track="{{args.track}}"}[5m])) '
+        'or vector(0)) / '
         'sum(rate(aiops_http_requests_total{track="{{args.track}}"}[5m]))', "str",
         "feedback-error-rate query when no template is read")
     latency_query: str = opt(

@@ -127,6 +127,14 @@ def _analyse(name: str, op: str, threshold: float, unit_scale: float, unit: str,
                    "<=", limit)
 
 
+def _template(release_settings, index: int) -> str:
+    names = release_settings.analysis.templates
+    if len(names) != 3:
+        pytest.fail(f"analysis.templates must name 3 templates (error rate, latency, Redis health), "
+                    f"got {len(names)}: {', '.join(names)}", pytrace=False)
+    return names[index]
+
+
 def _shown(value: float | None, scale: float) -> float | str:
     if value is None:
         return "no data"
@@ -137,7 +145,7 @@ def _shown(value: float | None, scale: float) -> float | str:
 def test_feedback_error_rate_analysis_passes(prometheus, analysis_metrics, analysis_args,
                                              release_settings, evidence):
     cfg = release_settings.analysis
-    _analyse("feedback-error-rate", "<", cfg.max_error_rate, 100.0, "%", prometheus,
+    _analyse(_template(release_settings, 0), "<", cfg.max_error_rate, 100.0, "%", prometheus,
              analysis_metrics, analysis_args, release_settings, evidence)
 
 
@@ -145,7 +153,7 @@ def test_feedback_error_rate_analysis_passes(prometheus, analysis_metrics, analy
 def test_feedback_latency_analysis_passes(prometheus, analysis_metrics, analysis_args,
                                           release_settings, evidence):
     cfg = release_settings.analysis
-    _analyse("feedback-latency", "<", cfg.max_p95_ms / 1000, 1000.0, "ms", prometheus,
+    _analyse(_template(release_settings, 1), "<", cfg.max_p95_ms / 1000, 1000.0, "ms", prometheus,
              analysis_metrics, analysis_args, release_settings, evidence)
 
 
@@ -153,7 +161,7 @@ def test_feedback_latency_analysis_passes(prometheus, analysis_metrics, analysis
 def test_redis_health_analysis_passes(prometheus, analysis_metrics, analysis_args,
                                       release_settings, evidence):
     cfg = release_settings.analysis
-    _analyse("redis-health", ">", cfg.min_redis, 1.0, "connected", prometheus,
+    _analyse(_template(release_settings, 2), ">", cfg.min_redis, 1.0, "connected", prometheus,
              analysis_metrics, analysis_args, release_settings, evidence)
 
 
@@ -244,7 +252,10 @@ def test_consecutive_analysis_failures_abort_the_rollout(history, backtest_windo
                               "cluster snapshot): where the rollout enforces this cannot be shown")
     evidence.record("templates read from", analysis_metrics[0].source)
     window = backtest_window
-    for metric in analysis_metrics:
+    judged = [m for m in analysis_metrics if m.template in cfg.templates]
+    if not judged:
+        evidence.check("analysis metrics of analysis.templates", "none", "==", "present")
+    for metric in judged:
         evidence.check(f"{metric.template}/{metric.name}: failed measurements that abort "
                        f"(failureLimit {metric.failure_limit} + 1)", failures_abort_after(metric),
                        "<=", cfg.consecutive_failures, soft=True)

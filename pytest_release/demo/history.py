@@ -12,6 +12,7 @@ than the history, and blocks are created before the server starts.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 import time
@@ -292,3 +293,125 @@ def start_history_prometheus(
 def release_image() -> str:
     """The image reference (with digest) the generated histories deploy."""
     return f"{IMAGE_REPO}@{RELEASE_DIGEST}"
+
+
+# -- a live canary: two real service instances scraped with a track label --------------------------
+class Traffic:
+    """Background POSTs to the feedback endpoint of one instance (``bad_share`` malformed)."""
+
+    def __init__(self, url: str, token: str, *, rps: float = 20.0, bad_share: float = 0.0,
+                 threads: int = 2) -> None:
+        import threading
+
+        self.url = url.rstrip("/") + ROUTE
+        self.token = token
+        self.pause = threads / rps
+        self.bad_share = bad_share
+        self.sent = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True,
+                                          name=f"traffic-{i}") for i in range(threads)]
+
+    def start(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _run(self, offset: int) -> None:
+        import urllib.error
+        import urllib.request
+
+        good = (b'{"metric":"canary","anomaly":true,"verdict":false,"source":"synthetic",'
+                b'"type":"other","severity":"low","note":"canary traffic"}')
+        count = offset
+        while not self._stop.is_set():
+            count += 1
+            bad = self.bad_share > 0 and count % max(1, round(1 / self.bad_share)) == 0
+            request = urllib.request.Request(
+                self.url, data=b'{"metric": ' if bad else good, method="POST",
+                headers={"Content-Type": "application/json",
+                         "Authorization": f"Bearer {self.token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    response.read()
+            except (urllib.error.URLError, OSError):
+                pass
+            self.sent += 1
+            self._stop.wait(self.pause)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+def start_live_canary(workdir: Path, stack: contextlib.ExitStack, *,
+                      canary_faults: Sequence[str] = (), canary_bad_share: float = 0.0,
+                      scrape_interval: str = "1s", warmup_s: float = 6.0,
+                      history: str | None = None) -> str:
+    """Redis, a stable and a canary instance of the real feedback service with traffic, and a
+    Prometheus scraping both (``track="stable"`` / ``track="canary"``); returns Prometheus's URL.
+
+    ``canary_faults`` (e.g. ``("slow", "error_500_on_bad_input")``) and ``canary_bad_share`` (a
+    share of malformed requests: 400 on a healthy service, 500 with ``error_500_on_bad_input``)
+    make the canary regress for real. With ``history`` (a :data:`SCENARIOS` name), that
+    scenario's 24 h are backfilled first, ending just before now, so one Prometheus holds both
+    the post-deployment window and the live canary (as a production Prometheus does).
+    Everything is stopped by ``stack``.
+    """
+    import json
+
+    from .observability import wait_for_scrape
+    from .stack import start_redis, start_service
+
+    redis = start_redis(workdir / "redis")
+    stack.callback(redis.stop)
+    targets: dict[str, str] = {}
+    for track, faults, bad in (("stable", (), canary_bad_share),
+                               ("canary", tuple(canary_faults), canary_bad_share)):
+        service = start_service(workdir / track, redis_url=redis.url, faults=faults)
+        stack.callback(service.stop)
+        traffic = Traffic(service.url, service.token(sub="loadtest"), bad_share=bad).start()
+        stack.callback(traffic.stop)
+        targets[track] = service.url
+    binary = executable("prometheus", "apt-get install prometheus")
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [str(Path(f).resolve()) for f in DEFAULT_RULE_FILES],
+        "scrape_configs": [{
+            "job_name": JOB, "metrics_path": "/metrics/aiops", "scrape_interval": scrape_interval,
+            "scrape_timeout": scrape_interval,
+            "static_configs": [{"targets": [url.split("://", 1)[1].rstrip("/")],
+                                "labels": {"track": track}} for track, url in targets.items()],
+        }],
+    }
+    prom_dir = workdir / "prometheus"
+    prom_dir.mkdir(parents=True, exist_ok=True)
+    if history is not None:
+        backfill(openmetrics(history, end=time.time() - 30), prom_dir / "data")
+    (prom_dir / "prometheus.yml").write_text(json.dumps(config, indent=2) + "\n")
+    process = _start_ready("prometheus", port, prom_dir, 30.0, [
+        binary, f"--config.file={prom_dir / 'prometheus.yml'}",
+        f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={prom_dir / 'data'}",
+        "--storage.tsdb.retention.time=30d", "--log.level=warn"])
+    stack.callback(process.stop)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_scrape(url, JOB, timeout=30)
+    time.sleep(warmup_s)  # rate()[5m] needs a few scrapes of traffic
+    return url
+
+
+def demo_stages(workdir: Path, stack: contextlib.ExitStack) -> dict[str, dict[str, object]]:
+    """For the demo: a live canary on top of 24 h of healthy history in one Prometheus; returns
+    the config tables (``observability``, ``analysis``, ``postdeploy``, ``release``) with which
+    ``-m "stage_canary or stage_postdeploy"`` is measured for real."""
+    from ..bundled import examples_path
+
+    url = start_live_canary(workdir, stack, canary_bad_share=0.05, history="healthy")
+    return {
+        "observability": {"prometheus_url": url},
+        "analysis": {"templates_dir": str(examples_path("argo")), "count": 3, "interval": "1s"},
+        "postdeploy": {"security_matchers": ['category="security"']},
+        "release": {"image": release_image()},
+    }

@@ -205,3 +205,41 @@ def test_prometheus_down_is_not_measured(run_release):
     found = item_statuses(signoff, "canary")
     assert set(found.values()) == {"not_measured"}, (found, output(result))
     assert signoff["recommendation"] == "HOLD"
+
+
+def test_stages_run_only_when_asked_for(run_release):
+    """A plain pre-deployment run does not sit through a canary analysis: stage checks are
+    deselected (not run) unless -m names the stage or its module is named."""
+    result, signoff = run_release("--release-set", "observability.prometheus_url=http://127.0.0.1:9",
+                                  modules=("test_canary.py", "test_postdeploy.py"))
+    assert signoff is not None, output(result)
+    stages = {g["id"]: g for g in signoff["gates"] if g["stage"] != "pre-deployment"}
+    assert {k: (g["status"], g["deselected"]) for k, g in stages.items()} == {
+        "canary": ("not_run", 7), "postdeploy": ("not_run", 5)}
+    assert signoff["stage"] == "pre-deployment"
+    assert signoff["recommendation"] == "DO NOT DEPLOY"
+
+
+def test_loose_templates_fail_naming_threshold_interval_and_failure_limit(histories, run_release,
+                                                                           tmp_path):
+    source = (examples_path("argo") / "analysis-templates.yaml").read_text()
+    loose = source.replace("successCondition: result[0] < 0.005", "successCondition: result[0] < 0.01") \
+        .replace("      interval: 30s\n      count: 10\n      failureLimit: 1\n      successCondition: "
+                 "result[0] < 0.01", "      interval: 1m\n      count: 10\n      failureLimit: 3\n"
+                 "      successCondition: result[0] < 0.01")
+    assert loose.count("failureLimit: 3") == 1
+    (tmp_path / "templates.yaml").write_text(loose)
+    where = ("--release-set", f"analysis.templates_dir={tmp_path}")
+    result, signoff = run_canary(run_release, histories["canary_healthy"], "-k",
+                                 "error_rate_analysis", *where)
+    assert signoff is not None, output(result)
+    assert item_statuses(signoff, "canary")["analysis_error_rate"] == "failed", output(result)
+    message = check(signoff, "canary", "analysis_error_rate")["message"]
+    assert "successCondition threshold == ('<', 0.005), measured ('<', 0.01)" in message
+    assert "template interval == 30 s, measured 60" in message
+    result, signoff = run_canary(run_release, histories["healthy"], "-k", "abort", *where)
+    assert signoff is not None, output(result)
+    assert item_statuses(signoff, "canary")["trigger_consecutive"] == "failed", output(result)
+    message = check(signoff, "canary", "trigger_consecutive")["message"]
+    assert "feedback-error-rate/error-rate: failed measurements that abort (failureLimit 3 + 1)" \
+        " <= 2, measured 4" in message

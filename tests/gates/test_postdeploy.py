@@ -169,3 +169,38 @@ def test_a_fresh_prometheus_without_history_is_not_measured(tmp_path, run_releas
     assert signoff is not None, output(result)
     assert item_statuses(signoff, "postdeploy")["alerts"] == "not_measured", output(result)
     assert "has history for 0.0%" in messages(signoff, "alerts")
+
+
+def test_an_alert_active_in_alertmanager_fails_the_alert_items(histories, run_release, tmp_path):
+    """Alertmanager is the second source: a critical and a security alert posted to a real
+    Alertmanager (its v2 API) fail the items although the Prometheus history is healthy."""
+    import json
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    from pytest_release.demo.observability import start_alertmanager
+
+    alertmanager = start_alertmanager(tmp_path / "am")
+    try:
+        now = datetime.now(UTC)
+        alerts = [{"labels": {"alertname": name, "severity": severity, **extra},
+                   "startsAt": (now - timedelta(minutes=3)).isoformat(),
+                   "endsAt": (now + timedelta(hours=1)).isoformat()}
+                  for name, severity, extra in (("PaymentsDown", "critical", {}),
+                                                ("TokenReplay", "warning",
+                                                 {"category": "security"}))]
+        request = urllib.request.Request(alertmanager.url + "/api/v2/alerts",
+                                         data=json.dumps(alerts).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        result, signoff = run_stage(run_release, histories["healthy"], "--release-set",
+                                    f"observability.alertmanager_url={alertmanager.url}")
+    finally:
+        alertmanager.stop()
+    assert signoff is not None, output(result)
+    statuses = item_statuses(signoff, "postdeploy")
+    assert statuses["alerts"] == statuses["security"] == "failed", output(result)
+    assert "PaymentsDown since 20" in messages(signoff, "alerts")
+    assert "TokenReplay since 20" in messages(signoff, "security")
+    assert "TokenReplay" not in messages(signoff, "alerts")
