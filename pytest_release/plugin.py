@@ -64,6 +64,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # --- end contract -------------------------------------------------------------------------
 
 
+def _baseline_is_not_the_output(config: pytest.Config) -> None:
+    """contract (issue 12): the sign-off written by this run cannot be its own baseline."""
+    baseline, target = config.getoption("release_baseline"), config.getoption("release_signoff")
+    if baseline and target and Path(baseline).expanduser().resolve() == \
+            Path(target).expanduser().resolve():
+        raise pytest.UsageError(
+            f"pytest-release: --release-baseline {baseline} is also the --release-signoff path: "
+            "this run would overwrite the baseline it compares with; copy it first "
+            "(cp signoff.json baseline.json)")
+
+
 def _load_contract(config: pytest.Config, settings: Settings) -> Any:
     """contract (issue 12): waivers, attestations, baseline, team checklist — one UsageError."""
     from datetime import UTC, datetime
@@ -118,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{ITEM_MARKER}(item_id): the checklist item of its gate that this check earns"
     )
     if not hasattr(config, "workerinput"):
+        _baseline_is_not_the_output(config)  # contract (issue 12): before any file is removed
         # A refused or crashed run must not leave the last run's sign-off looking current.
         for option in ("release_signoff", "release_checklist"):
             target = config.getoption(option)

@@ -349,3 +349,14 @@ ticket = "OPS-1"
     assert "- [ ] No security incidents — **ATTESTED**" in text
     assert "ATTESTED by secops.oncall on " + TODAY.isoformat() + " (SECOPS-301)" in text
     assert "attestation ignored: redis.aof by someone" in output(result)
+
+
+def test_the_baseline_cannot_be_this_runs_own_sign_off(run_release: Any,
+                                                       pytester: pytest.Pytester) -> None:
+    path = pytester.path / "both.json"
+    path.write_text('{"schema": 2, "gates": []}')
+    result, _ = run_release(*GATE1, "--release-baseline", str(path), "--release-signoff",
+                            str(path), signoff=False)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is also the --release-signoff path" in output(result)
+    assert path.read_text() == '{"schema": 2, "gates": []}'  # the baseline survives
