@@ -158,6 +158,7 @@ class SignOffCollector:
         self._signoff: SignOff | None = None
         self.usage_error: str | None = None
         self.collection_errors: dict[str, str] = {}
+        self.contract: Any = None  # contract (issue 12): a contract.Contract, set by the plugin
 
     # -- gathering -------------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -309,5 +310,6 @@ class SignOffCollector:
                 deselected=deselected,
                 deselected_items=deselected_items,
                 gates=[g.rendered(self.settings.checklist_values()) for g in CATALOGUE],  # + stages
+                contract=self.contract,  # contract (issue 12)
             )
         return self._signoff

@@ -51,6 +51,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the Markdown checklist to PATH")
     group.addoption("--release-require-approval", action="store_true", default=False,
                     help="exit non-zero unless the verdict is APPROVED")
+    # --- contract (issue 12) ------------------------------------------------------------------
+    group.addoption("--release-waivers", metavar="PATH", default=None,
+                    help="TOML file of [[waiver]] (and [[attestation]]) entries")
+    group.addoption("--release-attestations", metavar="PATH", default=None,
+                    help="TOML file of [[attestation]] entries (may also sit in the waivers file)")
+    group.addoption("--release-baseline", metavar="PATH", default=None,
+                    help="an earlier sign-off JSON to compare with (deltas, regressions)")
+    group.addoption("--release-checklist-source", metavar="PATH", default=None,
+                    help="the team's own Markdown checklist: every box line bound to the "
+                         "catalogue; --release-checklist writes it back ticked")
+    # --- end contract -------------------------------------------------------------------------
+
+
+def _baseline_is_not_the_output(config: pytest.Config) -> None:
+    """contract (issue 12): the sign-off written by this run cannot be its own baseline."""
+    baseline, target = config.getoption("release_baseline"), config.getoption("release_signoff")
+    if baseline and target and Path(baseline).expanduser().resolve() == \
+            Path(target).expanduser().resolve():
+        raise pytest.UsageError(
+            f"pytest-release: --release-baseline {baseline} is also the --release-signoff path: "
+            "this run would overwrite the baseline it compares with; copy it first "
+            "(cp signoff.json baseline.json)")
+
+
+def _load_contract(config: pytest.Config, settings: Settings) -> Any:
+    """contract (issue 12): waivers, attestations, baseline, team checklist — one UsageError."""
+    from datetime import UTC, datetime
+
+    from .contract import ContractError, load_contract
+
+    defaults = load_settings(path=None, path_is_explicit=False, overrides=[],
+                             version=settings.release.version, rootdir=config.rootpath)
+    try:
+        return load_contract(
+            settings, waivers=config.getoption("release_waivers"),
+            attestations=config.getoption("release_attestations"),
+            baseline=config.getoption("release_baseline"),
+            checklist_source=config.getoption("release_checklist_source"),
+            wording=defaults.checklist_values(), today=datetime.now(UTC).date())
+    except ContractError as exc:
+        count = len(exc.problems)
+        raise pytest.UsageError(
+            f"pytest-release: {count} problem{'s' if count > 1 else ''} in the waivers, "
+            "attestations, baseline or checklist source:\n  " + "\n  ".join(exc.problems)
+        ) from None
 
 
 def _load(config: pytest.Config) -> Settings:
@@ -84,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{ITEM_MARKER}(item_id): the checklist item of its gate that this check earns"
     )
     if not hasattr(config, "workerinput"):
+        _baseline_is_not_the_output(config)  # contract (issue 12): before any file is removed
         # A refused or crashed run must not leave the last run's sign-off looking current.
         for option in ("release_signoff", "release_checklist"):
             target = config.getoption(option)
@@ -103,6 +149,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if introspecting(config):
         return
     collector = SignOffCollector(config, settings, index)
+    collector.contract = _load_contract(config, settings)  # contract (issue 12)
     config.stash[collector_key] = collector
     config.pluginmanager.register(collector, "release-signoff")
     if config.pluginmanager.hasplugin("html"):

@@ -419,6 +419,23 @@ class PostdeploySettings:
         "unset: no security source, not measured")
 
 
+# --- [baseline] (issue 12: comparison with a pinned earlier sign-off) — self-contained block ------
+@dataclass(frozen=True)
+class BaselineSettings:
+    """How a run is compared with ``--release-baseline earlier-signoff.json``."""
+
+    tolerances: tuple[str, ...] = opt(
+        ("load.p95 +20%", "load.error_rate x2", "redis.p95 +20%",
+         "redis.ttl/keys without expiry* from 0"),
+        "strlist",
+        "regressions flagged against the baseline, each 'GATE.ITEM[/MEASUREMENT-GLOB] RULE' with "
+        "RULE +N% (worse by more than N percent), xN (worse by more than N times), +N (worse by "
+        "more than N) or 'from 0' (was 0, now any); 'worse' follows the measurement's comparison")
+    on_regression: str = opt("failure", "str", "a flagged regression fails its item, or only "
+                             "warns", choices=("failure", "warning"))
+# --- end [baseline] --------------------------------------------------------------------------------
+
+
 SECTIONS: dict[str, type] = {
     "release": ReleaseSettings,
     "redis": RedisSettings,
@@ -431,6 +448,7 @@ SECTIONS: dict[str, type] = {
     "cluster": ClusterSettings,
     "analysis": AnalysisSettings,  # issue 10
     "postdeploy": PostdeploySettings,  # issue 10
+    "baseline": BaselineSettings,  # issue 12
 }
 
 
@@ -449,8 +467,14 @@ class Settings:
     cluster: ClusterSettings
     analysis: AnalysisSettings  # issue 10
     postdeploy: PostdeploySettings  # issue 10
+    baseline: BaselineSettings  # issue 12
     source: str | None = None
     secrets: frozenset[str] = frozenset()
+    # --- contract (issue 12): where each value in force was set ------------------------------
+    #: "TABLE.KEY" -> "release.toml:redis.ttl_max_seconds" | "--release-set" | "--release";
+    #: keys left at their default (the checklist's number) are absent.
+    provenance: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # --- end contract -------------------------------------------------------------------------
 
     def checklist_values(self) -> dict[str, object]:
         """The thresholds in force, worded like the checklist (for the item texts)."""
@@ -761,6 +785,7 @@ def load_settings(
         raw["release"]["version"] = (version, "--release", rootdir)
 
     sections: dict[str, Any] = {}
+    provenance: dict[str, str] = {}  # contract (issue 12)
     for name, cls in SECTIONS.items():
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
@@ -773,6 +798,7 @@ def load_settings(
             converted = builder.convert(value, fields[key], where, base)
             if converted is not dataclasses.MISSING:
                 values[key] = converted
+                provenance[f"{name}.{key}"] = _where_set(where, rootdir)  # contract (issue 12)
         for key, f in fields.items():
             # Relative default paths (the bundled k6 script) are relative to the rootdir.
             if key not in values and f.metadata["kind"] == "path" and isinstance(f.default, str):
@@ -780,7 +806,22 @@ def load_settings(
         sections[name] = cls(**values)
     if builder.problems:
         raise SettingsError([redact(p, builder.secrets) for p in builder.problems])
-    return Settings(**sections, source=source, secrets=frozenset(builder.secrets))
+    return Settings(**sections, source=source, secrets=frozenset(builder.secrets),
+                    provenance=provenance)
+
+
+# --- contract (issue 12) -------------------------------------------------------------------------
+def _where_set(where: str, rootdir: Path) -> str:
+    """``/root/release.toml: redis.ttl`` -> ``release.toml:redis.ttl``; options stay as they are."""
+    path, sep, key = where.partition(": ")
+    if not sep:
+        return where.split(" ")[0]  # "--release-set redis.ttl" -> "--release-set"
+    try:
+        shown = str(Path(path).resolve().relative_to(rootdir.resolve()))
+    except ValueError:
+        shown = path
+    return f"{shown}:{key}"
+# --- end contract --------------------------------------------------------------------------------
 
 
 def _closest(key: str, known: list[str]) -> str:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .gates import GATES, PRE_DEPLOYMENT, STAGE_ORDER, Gate
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:  # contract (issue 12)
+    from .contract import Contract, ContractResult, ItemNotes
+
+SCHEMA_VERSION = 2  # contract (issue 12): deviations, waivers, attestations, baseline, uncovered
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 GATE_STATUSES = ("passed", "failed", "incomplete", "not_run")
@@ -118,8 +121,9 @@ class CheckRecord:
 class ItemResult:
     id: str | None
     text: str
-    status: str  # passed | failed | not_measured | not_run
+    status: str  # passed | failed | not_measured | not_run | deviation | waived | attested
     checks: tuple[CheckRecord, ...]
+    notes: ItemNotes | None = None  # contract (issue 12): deviations, waivers, attestation
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class SignOff:
     reason: str
     gates: tuple[GateResult, ...]
     totals: Mapping[str, int] = field(default_factory=dict)
+    contract: ContractResult | None = None  # contract (issue 12)
 
     @property
     def approved(self) -> bool:
@@ -175,6 +180,8 @@ class SignOff:
         return "HOLD"
 
     def to_dict(self) -> dict[str, Any]:
+        from .contract import item_extra, signoff_extra  # contract (issue 12)
+
         return {
             "schema": SCHEMA_VERSION,
             "release": dict(self.release),
@@ -195,13 +202,16 @@ class SignOff:
                     "deselected": g.deselected,
                     "items": [
                         {"id": i.id, "text": i.text, "status": i.status,
-                         "checks": [c.nodeid for c in i.checks]}
+                         "checks": [c.nodeid for c in i.checks], **item_extra(i)}
                         for i in g.items
                     ],
                     "checks": [_check_dict(c) for c in g.checks],
                 }
                 for g in self.gates
             ],
+            # contract (issue 12): qualifier, verdict_line, deviations, waivers, attestations,
+            # baseline, uncovered, checklist_source
+            **signoff_extra(self),
         }
 
 
@@ -284,6 +294,7 @@ def decide(
     deselected: Mapping[str, int] | None = None,
     deselected_items: Mapping[str, Collection[str | None]] | None = None,
     gates: Sequence[Gate] = GATES,
+    contract: Contract | None = None,
 ) -> SignOff:
     """Aggregate check records into a SignOff.
 
@@ -327,4 +338,9 @@ def decide(
     all_checks = [c for r in results for c in r.checks]
     totals = {o: sum(1 for c in all_checks if c.effective_outcome == o) for o in OUTCOMES}
     totals["not_measured"] = sum(1 for c in all_checks if not c.measured)
-    return SignOff(dict(release), generated_at, verdict, reason, results, totals)
+    signoff = SignOff(dict(release), generated_at, verdict, reason, results, totals)
+    if contract is not None:  # contract (issue 12): deviations, waivers, attestations, baseline
+        from .contract import apply
+
+        return apply(signoff, contract)
+    return signoff

@@ -163,6 +163,9 @@ def test_checklist_wording_shows_the_thresholds_in_force(run_release, pytester):
                 "--release-set", "load.p95_ms=10000", "--release-checklist", "checklist.md",
                 modules=())
     text = (pytester.path / "checklist.md").read_text()
-    assert "- [x] Duration: 5s with 5 VUs" in text
-    assert "P95 latency: \\< 10000ms" in text  # Markdown-escaped "<"
-    assert "Duration: 30s with 25 VUs" not in text
+    # issue 12: a looser threshold never ticks a box; the wording keeps the checklist's numbers
+    # and shows the ones in force beside them
+    assert "- [x] Duration: 5s with 5 VUs" not in text
+    assert ("- [ ] Duration: 30s with 25 VUs (in force: load.duration 5s, load.vus 5 VUs — "
+            "deviations) — **DEVIATION**") in text
+    assert "P95 latency: \\< 120ms (in force: 10000 ms — deviation)" in text  # escaped "<"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import CheckRecord, SignOff
 from . import STATUS_ICON, fmt_value
 
@@ -52,6 +53,13 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
 
     release = signoff.release
     rows = []
+    # contract (issue 12): an item's deviation / waiver / attestation beside its first check
+    item_notes_by_check: dict[str, list[str]] = {}
+    for gate in signoff.gates:
+        for item in gate.items:
+            notes = [f"{item.status}: {item.text}", *item_notes(item)] if item_notes(item) else []
+            if notes and item.checks:
+                item_notes_by_check.setdefault(item.checks[0].nodeid, []).extend(notes)
     for gate in signoff.gates:
         rows.append(
             f'<tr class="gate" data-gate="{e(gate.gate.id)}"><td colspan="2">{STATUS_ICON[gate.status]} '
@@ -63,6 +71,8 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
             outcome = check.effective_outcome
             label = outcome if check.measured or outcome != "passed" else "passed (no evidence)"
             message = f"<div>{e(check.message)}</div>" if check.message else ""
+            message += "".join(f'<div class="contract-note">{e(n)}</div>'  # contract (issue 12)
+                               for n in item_notes_by_check.get(check.nodeid, []))
             pictures = "".join(
                 f'<img alt="{e(a.name)}" src="data:{e(a.media_type)};base64,'
                 f'{base64.b64encode(redact(a.content).encode()).decode()}">'
@@ -78,7 +88,7 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         _CSS
         + '<section class="release-signoff" id="release-signoff">'
         + f'<div class="banner {e(signoff.verdict)}">Release {e(release.get("version") or "?")}: '
-        + f"{e(signoff.verdict)}</div>"
+        + f"{e(verdict_line(signoff))}</div>"  # contract (issue 12): APPROVED with waivers
         + f"<p>{e(signoff.reason)}</p>"
         + "<p>Commit <code>" + e(release.get("commit") or "not given") + "</code>"
         + (f" · image <code>{e(release['image'])}</code>" if release.get("image") else "")
@@ -86,8 +96,19 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         + "<table><thead><tr><th>Gate</th><th>Check</th><th>Outcome</th><th>Measured</th>"
         + "<th>Threshold</th><th>Reproduce</th></tr></thead><tbody>"
         + "".join(rows)
-        + "</tbody></table></section>"
+        + "</tbody></table>"
+        + _contract_html(signoff, e)  # contract (issue 12)
+        + "</section>"
     )
+
+
+def _contract_html(signoff: SignOff, e: Callable[[Any], str]) -> str:
+    """contract (issue 12): deviations, waivers, attestations, baseline, uncovered lines."""
+    lines = summary_lines(signoff)
+    if not lines:
+        return ""
+    return ('<h3>Deviations, waivers, attestations, baseline</h3><ul class="contract">'
+            + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>")
 
 
 class HtmlSignOff:

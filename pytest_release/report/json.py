@@ -1,4 +1,4 @@
-"""The JSON sign-off (schema 1): the source of truth the other views render."""
+"""The JSON sign-off (schema 2, a superset of schema 1): the source of truth the views render."""
 from __future__ import annotations
 
 import json

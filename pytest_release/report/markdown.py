@@ -8,21 +8,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import ItemResult, SignOff
 from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
+def _printable(text: str) -> str:
+    """Control characters (terminal escapes) neutralised: they have no place in a checklist."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def md(text: object) -> str:
     """Escape target-supplied text for Markdown prose (no HTML, no links, one line)."""
-    flat = " ".join(str(text).split())
+    flat = _printable(" ".join(str(text).split()))
     return _MD_SPECIAL.sub(r"\\\1", flat)
 
 
 def code(text: object) -> str:
     """Target-supplied text as an inline code span: rendered literally, HTML inert."""
-    flat = " ".join(str(text).split()).replace("`", "'")
+    flat = _printable(" ".join(str(text).split())).replace("`", "'")
     return f"`{flat}`"
 
 
@@ -47,17 +53,55 @@ def _item_line(item: ItemResult, redact: Callable[[str], str]) -> str:
             line += f"  \n  {code(redact(text))}"
     if item.status == "not_run" and not item.checks:
         line += " — no check ran"
+    for note in item_notes(item):  # contract (issue 12): deviation, waiver, attestation
+        line += f"  \n  {md(redact(note))}"
     return line
 
 
+def _contract_section(signoff: SignOff, redact: Callable[[str], str]) -> list[str]:
+    """contract (issue 12): deviations, waivers, attestations, baseline, uncovered lines."""
+    lines = summary_lines(signoff)
+    if not lines:
+        return []
+    return ["## Deviations, Waivers, Attestations, Baseline", "",
+            *[f"- {md(redact(line))}" for line in lines], ""]
+
+
+def _team_layout(signoff: SignOff, redact: Callable[[str], str]) -> str | None:
+    """contract (issue 12): the team's own checklist, ticked from measurement."""
+    from ..checklist_source import render as render_team
+
+    result = signoff.contract
+    if result is None or result.checklist is None:
+        return None
+    items = {f"{g.gate.id}.{i.id}": i for g in signoff.gates for i in g.items if i.id}
+    notes: dict[str, list[str]] = {}
+    for line in result.checklist.lines:
+        found = []
+        for target in line.targets:
+            item = items.get(target)
+            if item is not None:
+                found += [code(redact(fmt_measurement(m))) for c in item.checks
+                          for m in c.measurements if m.op is not None][:3]
+                found += [md(redact(n)) for n in item_notes(item)]
+        notes[line.id] = found
+    body = render_team(result.checklist, signoff, covered=dict(result.covered), notes=notes)
+    verdict = (f"> **pytest-release {md(redact(str(signoff.release.get('version'))))}: "
+               f"{verdict_line(signoff)}** — {md(redact(signoff.reason))}")
+    return redact("\n".join([verdict, "", body, *_contract_section(signoff, redact)]))
+
+
 def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
+    team = _team_layout(signoff, redact)  # contract (issue 12): --release-checklist-source
+    if team is not None:
+        return team
     release = signoff.release
     version = release.get("version") or "unknown"
     commit = release.get("commit") or "not given (set release.commit)"
     date = signoff.generated_at.replace("T", " ").replace("Z", " UTC")
     icon = VERDICT_ICON[signoff.verdict]
     out = [
-        f"# {md(redact(str(version)))} Release Checklist - {signoff.verdict} {icon}",
+        f"# {md(redact(str(version)))} Release Checklist - {verdict_line(signoff)} {icon}",
         "",
         "## Release Metadata",
         f"- **Version**: {md(redact(str(version)))}",
@@ -67,7 +111,7 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         out.append(f"- **Image**: {md(redact(str(release['image'])))}")
     out += [
         f"- **Date**: {date}",
-        f"- **Status**: {signoff.verdict} — {md(redact(str(signoff.reason)))}",
+        f"- **Status**: {verdict_line(signoff)} — {md(redact(str(signoff.reason)))}",
         "",
         "## Pre-Deployment Gates (ALL MUST PASS)",
         "",
@@ -94,6 +138,7 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
 
     out += render_stages(signoff, lambda item: _item_line(item, redact))
     # -- end issue 10 -------------------------------------------------------------------------------
+    out += _contract_section(signoff, redact)  # contract (issue 12)
     totals = signoff.totals
     out += [
         "## Sign-Off",
@@ -104,7 +149,7 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         f"**Checks**: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
         f"{totals.get('error', 0)} errors, {totals.get('skipped', 0)} skipped, "
         f"{totals.get('not_measured', 0)} not measured  ",
-        f"**Status**: {icon} {signoff.verdict}  ",
+        f"**Status**: {icon} {verdict_line(signoff)}  ",
         "",
         "---",
         "",

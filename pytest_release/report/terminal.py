@@ -3,8 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import SignOff
 from . import fmt_measurement
+
+
+def _safe(text: str) -> str:
+    """Control characters from targets or files neutralised (no terminal escape sequences)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 _MARKUP = {"passed": {"green": True}, "failed": {"red": True}, "incomplete": {"yellow": True},
            "not_run": {"yellow": True}}
@@ -32,7 +38,14 @@ def write(signoff: SignOff, tr: object, redact: Callable[[str], str]) -> None:
             bad = [fmt_measurement(m) for m in check.measurements if m.ok is False]
             detail = "; ".join(bad) or (check.message or "not measured")
             tr.line(redact(f"    {check.effective_outcome:<8} {check.title}: {detail}"))  # type: ignore[attr-defined]
+        # --- contract (issue 12): deviation / waived / attested beside the item ----------------
+        for item in gate.items:
+            for note in item_notes(item):
+                tr.line(_safe(redact(f"    {item.status:<8} {item.text}: {note}")))  # type: ignore[attr-defined]
+    for line in summary_lines(signoff):
+        tr.line(_safe(redact(f"  {line}")))  # type: ignore[attr-defined]
+    # --- end contract --------------------------------------------------------------------------
     tr.write("verdict: ")  # type: ignore[attr-defined]
-    tr.write(signoff.verdict, **_VERDICT_MARKUP[signoff.verdict])  # type: ignore[attr-defined]
+    tr.write(verdict_line(signoff), **_VERDICT_MARKUP[signoff.verdict])  # type: ignore[attr-defined]
     tr.line(redact(f" ({signoff.reason})"))  # type: ignore[attr-defined]
     tr.line(f"recommendation: {signoff.recommendation} (stage {signoff.stage})")  # type: ignore[attr-defined]  # issue 10
