@@ -6,10 +6,9 @@ stand beside it; the date is the real UTC time of the sign-off, not ``$(date)``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from ..verdict import ItemResult, SignOff
-from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement
+from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement, source_text
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
@@ -26,62 +25,66 @@ def code(text: object) -> str:
     return f"`{flat}`"
 
 
-def _item_line(item: ItemResult, redact: Callable[[str], str]) -> str:
+def _item_line(item: ItemResult) -> str:
     box = "x" if item.status == "passed" else " "
     line = f"- [{box}] {md(item.text)}"
     measured = [fmt_measurement(m) for c in item.checks for m in c.measurements if m.op is not None]
     if item.status != "passed":
         line += f" — **{ITEM_LABEL[item.status]}**"
     if measured:
-        line += " — " + "; ".join(code(redact(m)) for m in measured[:6])
+        line += " — " + "; ".join(code(m) for m in measured[:6])
         if len(measured) > 6:
             line += f"; … ({len(measured) - 6} more)"
+    sources = sorted({source_text(c) for c in item.checks if c.source})
+    if sources:
+        line += "  \n  _source: " + "; ".join(md(t) for t in sources) + "_"
     reasons = [c.message for c in item.checks if c.message and item.status != "passed"]
     if reasons:
-        line += f"  \n  _{md(redact(reasons[0]))}_"
+        line += f"  \n  _{md(reasons[0])}_"
     if item.status == "failed":
         # Context beside the failing numbers: which keys, which codes (e.g. keys without TTL).
         context = [fmt_measurement(m) for c in item.checks for m in c.measurements
                    if m.op is None and isinstance(m.value, list)]
         for text in context[:3]:
-            line += f"  \n  {code(redact(text))}"
+            line += f"  \n  {code(text)}"
     if item.status == "not_run" and not item.checks:
         line += " — no check ran"
     return line
 
 
-def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
+def render(signoff: SignOff) -> str:
+    """The checklist of an (already redacted) sign-off."""
     release = signoff.release
     version = release.get("version") or "unknown"
     commit = release.get("commit") or "not given (set release.commit)"
     date = signoff.generated_at.replace("T", " ").replace("Z", " UTC")
     icon = VERDICT_ICON[signoff.verdict]
     out = [
-        f"# {md(redact(str(version)))} Release Checklist - {signoff.verdict} {icon}",
+        f"# {md(str(version))} Release Checklist - {signoff.verdict} {icon}",
         "",
         "## Release Metadata",
-        f"- **Version**: {md(redact(str(version)))}",
-        f"- **Commit**: {md(redact(str(commit)))}",
+        f"- **Version**: {md(str(version))}",
+        f"- **Commit**: {md(str(commit))}",
     ]
     if release.get("image"):
-        out.append(f"- **Image**: {md(redact(str(release['image'])))}")
+        out.append(f"- **Image**: {md(str(release['image']))}")
     out += [
         f"- **Date**: {date}",
-        f"- **Status**: {signoff.verdict} — {md(redact(str(signoff.reason)))}",
+        f"- **Status**: {signoff.verdict} — {md(str(signoff.reason))}",
         "",
         "## Pre-Deployment Gates (ALL MUST PASS)",
         "",
     ]
     for gate in signoff.gates:
         out.append(f"### {STATUS_ICON[gate.status]} Gate {gate.gate.number}: {gate.gate.title}")
-        out.append(f"_Status: {gate.status.replace('_', ' ')} — {md(redact(str(gate.reason)))}_")
+        out.append(f"_Status: {gate.status.replace('_', ' ')} — {md(str(gate.reason))}_")
         out.append("")
-        out += [_item_line(item, redact) for item in gate.items]
+        out += [_item_line(item) for item in gate.items]
         commands = list(gate.gate.validation)
         for check in gate.checks:
             # One line each: a reproduce command built from target data must not open a new
             # Markdown block (or tick a box) by carrying newlines.
-            command = " ".join(redact(check.reproduce or "").split())
+            command = " ".join((check.reproduce or "").split())
             if command and command not in commands:
                 commands.append(command)
         longest = max((len(run) for c in commands for run in re.findall(r"`+", c)), default=0)
@@ -91,8 +94,8 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
     out += [
         "## Sign-Off",
         "",
-        f"**Version**: {md(redact(str(version)))}  ",
-        f"**Commit**: {md(redact(str(commit)))}  ",
+        f"**Version**: {md(str(version))}  ",
+        f"**Commit**: {md(str(commit))}  ",
         f"**Date**: {date}  ",
         f"**Checks**: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
         f"{totals.get('error', 0)} errors, {totals.get('skipped', 0)} skipped, "
@@ -102,11 +105,11 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         "---",
         "",
         f"**{'RECOMMENDATION: PROCEED TO CANARY' if signoff.approved else 'RECOMMENDATION: DO NOT DEPLOY'}**"
-        f" — {md(redact(str(signoff.reason)))}",
+        f" — {md(str(signoff.reason))}",
         "",
         "_Generated by pytest-release. Every ticked box is a check that ran and was measured; "
         "the canary plan, rollback triggers and post-deployment monitoring are not checked by "
         "this version._",
         "",
     ]
-    return redact("\n".join(out))
+    return "\n".join(out)
