@@ -1,20 +1,26 @@
 """Gate 1: Redis Persistence — the checklist's items as measured checks."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from pytest_release.evidence import Evidence
 from pytest_release.probes.host import read_file
-from pytest_release.probes.redis import REDIS_DEFAULTS, parse_redis_conf, percentile
+from pytest_release.probes.http_api import FeedbackApi
+from pytest_release.probes.redis import REDIS_DEFAULTS, RedisProbe, parse_redis_conf, percentile
+from pytest_release.settings import Settings
 
 pytestmark = pytest.mark.gate_redis
 
 
-def cli(probe, command: str) -> str:
+def cli(probe: RedisProbe, command: str) -> str:
     return f"redis-cli -u {probe.display_url} {command}"
 
 
 @pytest.mark.release_item("ttl")
-def test_keys_expire_within_ttl_bound(redis_probe, release_settings, evidence):
+def test_keys_expire_within_ttl_bound(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     cfg = release_settings.redis
     audited = 0
     for pattern in cfg.key_patterns:
@@ -51,7 +57,8 @@ def test_keys_expire_within_ttl_bound(redis_probe, release_settings, evidence):
 
 
 @pytest.mark.release_item("maxmemory")
-def test_maxmemory_policy_is_noeviction(redis_probe, release_settings, evidence):
+def test_maxmemory_policy_is_noeviction(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     policy, source = redis_probe.maxmemory_policy()
     reproduce = ("CONFIG GET maxmemory-policy" if source.startswith("CONFIG")
                  else "INFO memory | grep maxmemory_policy")
@@ -61,7 +68,8 @@ def test_maxmemory_policy_is_noeviction(redis_probe, release_settings, evidence)
 
 
 @pytest.mark.release_item("aof")
-def test_aof_is_enabled_and_healthy(redis_probe, release_settings, evidence):
+def test_aof_is_enabled_and_healthy(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     facts = redis_probe.persistence()
     evidence.reproduce(cli(redis_probe, "INFO persistence"))
     # The *_status fields read "ok" even with persistence off: aof_enabled decides.
@@ -81,8 +89,9 @@ def test_aof_is_enabled_and_healthy(redis_probe, release_settings, evidence):
 
 
 @pytest.mark.release_item("persisted_config")
-def test_persisted_config_matches_running_config(redis_probe, redis_host, release_settings,
-                                                 evidence):
+def test_persisted_config_matches_running_config(redis_probe: RedisProbe, redis_host: Any,
+                                                 release_settings: Settings,
+                                                 evidence: Evidence) -> None:
     path = release_settings.redis.config_file
     if not path:
         evidence.not_measured(
@@ -115,14 +124,16 @@ def test_persisted_config_matches_running_config(redis_probe, redis_host, releas
 
 
 @pytest.mark.release_item("retry")
-def test_service_survives_dropped_redis_connections(redis_probe, release_settings, evidence,
-                                                    request):
+def test_service_survives_dropped_redis_connections(redis_probe: RedisProbe,
+                                                    release_settings: Settings,
+                                                    evidence: Evidence,
+                                                    request: pytest.FixtureRequest) -> None:
     if not release_settings.api.url:
         evidence.not_measured(
             "needs the service: set api.url (and api.token) so the check can drop the service's "
             "Redis connections and see it recover; the suite's own client retries with backoff"
         )
-    service = request.getfixturevalue("feedback_api")
+    service: FeedbackApi = request.getfixturevalue("feedback_api")
     name = release_settings.redis.service_client_name
     warmup = service.post_feedback()
     evidence.record("warm-up POST status", warmup.status_code)
@@ -139,7 +150,8 @@ def test_service_survives_dropped_redis_connections(redis_probe, release_setting
 
 
 @pytest.mark.release_item("p95")
-def test_p95_latency_is_under_threshold(redis_probe, release_settings, evidence):
+def test_p95_latency_is_under_threshold(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     cfg = release_settings.redis
     timings = redis_probe.round_trip_ms(cfg.latency_samples)
     evidence.record("round trips", len(timings))
