@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
+from helpers.tools import missing_tool
 
 from helpers.redis_server import REDIS_SERVER, RedisServer, RedisServers
 from helpers.release import ReleaseRun, run_release as _run_release
@@ -20,7 +21,7 @@ def redis_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
     import os
 
     if not os.path.exists(REDIS_SERVER):
-        pytest.skip(f"redis-server is not installed ({REDIS_SERVER}): apt-get install redis-server")
+        missing_tool(f"redis-server is not installed ({REDIS_SERVER}): apt-get install redis-server")
     servers = RedisServers(lambda: tmp_path_factory.mktemp("redis"))
     yield servers
     servers.stop_all()

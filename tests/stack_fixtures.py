@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.tools import missing_tool
 from helpers.release import REPO, VERSION, output, prepare
 
 from pytest_release.demo.stack import (
@@ -102,7 +103,7 @@ class Stack:
 def start_stack(workdir: Path, faults: Sequence[str] = (), **service: Any) -> Stack:
     """redis-server and the service (with ``faults``) on free loopback ports in ``workdir``."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed: apt-get install redis-server")
+        missing_tool("redis-server is not installed: apt-get install redis-server")
     redis = start_redis(workdir / "redis")
     try:
         svc = start_service(workdir / "service", redis_url=redis.url, faults=faults,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers.tools import missing_tool
 import stack_fixtures
 from stack_fixtures import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, item_text
 
@@ -223,7 +224,7 @@ def test_no_token_reaches_any_report_or_output(stack_factory, release_suite):
     try:
         find_k6("k6")
     except ProbeUnavailable as exc:
-        pytest.skip(str(exc))
+        missing_tool(str(exc))
     stack = stack_factory(faults=("accept_alg_none", "no_ttl"), **QUICK_SERVICE)
     run = release_suite(
         "-m", "gate_api or gate_redis or gate_load", *API_SELECTION[2:],

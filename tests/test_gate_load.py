@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers.tools import missing_tool
 import stack_fixtures
 from stack_fixtures import K6_SCRIPT, LOAD_ITEMS, item_text, path_without_k6
 
@@ -34,7 +35,7 @@ def real_k6() -> str:
     try:
         return find_k6("k6")
     except ProbeUnavailable as exc:
-        pytest.skip(str(exc))
+        missing_tool(str(exc))
 
 
 @pytest.fixture

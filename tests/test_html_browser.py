@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.tools import REQUIRE_TOOLS, missing_tool
 
 from helpers.dom import parse
 from helpers.release import gate
@@ -17,10 +18,13 @@ CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium",
 XSS_KEY = "feedback:<script>alert(1)</script>"
 
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); CI installs it")
+    CHROMIUM is None and not REQUIRE_TOOLS,
+    reason="chromium is not installed (apt-get install chromium); CI installs it")
 
 
 def chromium(tmp_path: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    if CHROMIUM is None:
+        missing_tool("chromium is not installed (apt-get install chromium)")
     profile = tmp_path / "chromium-profile"
     profile.mkdir(exist_ok=True)
     return subprocess.run(

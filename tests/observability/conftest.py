@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.tools import missing_tool
 from observability_support import (
     DASHBOARD_FILE,
     DASHBOARD_UID,
@@ -52,7 +53,7 @@ def obs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observabilit
     """Redis, four services (healthy, metrics_renamed, jwks_private, one to stop), Alertmanager
     and a Prometheus scraping three of them every second with the example rules loaded."""
     if MISSING:
-        pytest.skip(f"not installed: {', '.join(MISSING)} (apt-get install prometheus "
+        missing_tool(f"not installed: {', '.join(MISSING)} (apt-get install prometheus "
                     "prometheus-alertmanager redis-server)")
     workdir = tmp_path_factory.mktemp("observability")
     started: list[Any] = []

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.tools import missing_tool
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 if str(EXAMPLES_DIR) not in sys.path:
@@ -67,7 +68,7 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float = 10.0, *, signa
 def start_redis(directory: Path) -> RedisServer:
     """A throw-away redis-server (no persistence) on a free port, answering PING."""
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        missing_tool("redis-server is not installed (apt-get install redis-server)")
     return _start_redis(directory, directives={"appendonly": "no", "save": ""})
 
 
