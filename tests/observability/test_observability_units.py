@@ -357,7 +357,9 @@ def test_example_alertmanager_config_passes_amtool():
 
 
 def test_observability_modules_import_no_heavy_client():
-    code = ("import sys; import pytest_release.fixtures_observability, "
+    fixtures = ", ".join(f"pytest_release.fixtures.{m}" for m in
+                         ("redis", "api", "load", "prometheus", "jwks", "otel", "grafana"))
+    code = (f"import sys; import pytest_release.plugin, {fixtures}, "
             "pytest_release.probes.prometheus, pytest_release.probes.otel, "
             "pytest_release.probes.grafana, pytest_release.probes.jwks, "
             "pytest_release.demo.observability; print(sorted(m for m in ('requests', 'yaml', "
