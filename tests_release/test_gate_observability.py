@@ -74,14 +74,14 @@ def test_prometheus_scrapes_the_service(prometheus: PrometheusProbe, release_set
     now = prometheus.server_time()
     for target in targets:
         who = target.instance
-        evidence.record(f"{who} scrape URL", target.scrape_url)
-        evidence.check(f"{who} health", target.health, "==", "up", soft=True)
-        evidence.check(f"{who} last scrape error", target.last_error or "none", "==", "none",
-                       soft=True)
+        evidence.record(f"{who} scrape URL", target.scrape_url, subject=who)
+        evidence.check(f"{who} health", target.health, "==", "up", soft=True, subject=who)
+        evidence.no_error(f"{who} last scrape error", target.last_error, subject=who)
         interval = target.scrape_interval_s or 60.0
         bound = round(cfg.scrape_max_age_intervals * interval, 3)
         age = (now - target.last_scrape).total_seconds() if target.last_scrape else math.inf
-        evidence.check(f"{who} last scrape age", round(age, 3), "<=", bound, unit="s", soft=True)
+        evidence.check(f"{who} last scrape age", round(age, 3), "<=", bound, unit="s", soft=True,
+                       subject=who)
     up = prometheus.query(up_expr)
     if up.error:
         evidence.check(up_expr, f"query error: {up.error}", "==", "ok", soft=True)

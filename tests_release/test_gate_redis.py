@@ -29,22 +29,25 @@ def test_keys_expire_within_ttl_bound(redis_probe: RedisProbe, release_settings:
             scan_count=cfg.scan_count,
         )
         audited += audit.scanned
-        evidence.record(f"keys sampled ({pattern})", audit.scanned)
+        evidence.record(f"keys sampled ({pattern})", audit.scanned, subject=pattern)
         if audit.truncated:
-            evidence.record(f"sample capped at redis.sample_size ({pattern})", cfg.sample_size)
+            evidence.record(f"sample capped at redis.sample_size ({pattern})", cfg.sample_size,
+                            subject=pattern)
         if audit.scanned == 0:
             continue
-        evidence.check(f"keys without expiry ({pattern})", audit.no_expiry, "==", 0, soft=True)
+        evidence.check(f"keys without expiry ({pattern})", audit.no_expiry, "==", 0, soft=True,
+                       subject=pattern)
         if audit.no_expiry_examples:
-            evidence.record(f"keys without expiry, examples ({pattern})", audit.no_expiry_examples)
-        evidence.check(
-            f"keys with TTL over the bound ({pattern})", audit.over_bound, "==", 0, soft=True
-        )
+            evidence.record(f"keys without expiry, examples ({pattern})", audit.no_expiry_examples,
+                            subject=pattern)
+        evidence.check(f"keys with TTL over the bound ({pattern})", audit.over_bound, "==", 0,
+                       soft=True, subject=pattern)
         if audit.over_bound_examples:
-            evidence.record(f"keys over the bound, examples ({pattern})", audit.over_bound_examples)
+            evidence.record(f"keys over the bound, examples ({pattern})",
+                            audit.over_bound_examples, subject=pattern)
         if audit.max_ttl is not None:
             evidence.check(f"max TTL ({pattern})", audit.max_ttl, "<=", cfg.ttl_max_seconds,
-                           unit="s", soft=True)
+                           unit="s", soft=True, subject=pattern)
     evidence.reproduce(
         cli(redis_probe, f"--scan --pattern '{cfg.key_patterns[0]}' | head | "
                          f"xargs -n1 redis-cli -u {redis_probe.display_url} TTL")
