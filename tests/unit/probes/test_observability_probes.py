@@ -14,7 +14,7 @@ import jwt
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from observability_support import DASHBOARD_FILE, OTEL_FILE, RULES_FILE, settings_args
+from support.observability import DASHBOARD_FILE, OTEL_FILE, RULES_FILE, settings_args
 
 from pytest_release.demo.observability import OBSERVABILITY_EXAMPLES, scrape_configs
 from pytest_release.probes import ProbeUnavailable

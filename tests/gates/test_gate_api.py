@@ -12,14 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers.tools import missing_tool
-import stack_fixtures
-from stack_fixtures import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, item_text
+from support.tools import missing_tool
+from support.stacks import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, item_text
 
-# The fixtures this module uses (only the root conftest may load a plugin module).
-healthy_stack = stack_fixtures.healthy_stack
-release_suite = stack_fixtures.release_suite
-stack_factory = stack_fixtures.stack_factory
 
 SUCCESS = (200, 201, 202)
 TTL_BOUND = 604800  # [redis] ttl_max_seconds default: 7 days

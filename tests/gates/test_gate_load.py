@@ -9,18 +9,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers.tools import missing_tool
-import stack_fixtures
-from stack_fixtures import K6_SCRIPT, LOAD_ITEMS, item_text, path_without_k6
+from support.tools import missing_tool
+from support.stacks import K6_SCRIPT, LOAD_ITEMS, item_text, path_without_k6
 
 from pytest_release.probes import ProbeUnavailable
 from pytest_release.probes.k6 import INSTALL_HINT, find_k6
 
-# The fixtures this module uses (only the root conftest may load a plugin module).
-healthy_stack = stack_fixtures.healthy_stack
-python_without_k6 = stack_fixtures.python_without_k6
-release_suite = stack_fixtures.release_suite
-stack_factory = stack_fixtures.stack_factory
 
 pytestmark = pytest.mark.slow
 

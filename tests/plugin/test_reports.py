@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 
-from helpers.release import gate, output, prepare
+from support.run import gate, output, prepare
 from pytest_release.gates import GATES
 from pytest_release.report.markdown import md
 

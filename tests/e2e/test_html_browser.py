@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.tools import REQUIRE_TOOLS, missing_tool
+from support.tools import REQUIRE_TOOLS, missing_tool
 
-from helpers.dom import parse
-from helpers.release import gate
+from support.dom import parse
+from support.run import gate
 from pytest_release.report import fmt_value
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium",

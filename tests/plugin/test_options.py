@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers.release import gate, output, prepare
+from support.run import gate, output, prepare
 
 FAKE_GATE = """
 import pytest

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.release import gate, output, prepare
+from support.run import gate, output, prepare
 
 ALL_GATES = {
     "redis": ("ttl", "maxmemory", "aof", "persisted_config", "retry", "p95"),

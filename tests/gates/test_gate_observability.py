@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers.release import gate, measurement
-from observability_support import DASHBOARD_FILE, OTEL_FILE, RENAMED_JOB, STOPPED_JOB, settings_args
+from support.run import gate, measurement
+from support.observability import DASHBOARD_FILE, OTEL_FILE, RENAMED_JOB, STOPPED_JOB, settings_args
 
 MODULES = ("test_gate_observability.py",)
 ITEMS = ("scraping", "otel", "metrics", "jwks", "dashboard", "alerts")

@@ -3,12 +3,12 @@
 A *stack* is a real ``redis-server`` plus the bundled feedback service (``examples/
 feedback_service``), started on free loopback ports by :mod:`pytest_release.demo.stack`, with
 fault switches when asked. :func:`release_suite` runs copies of ``tests_release`` modules in a
-pytester subprocess against a stack and returns the parsed JSON sign-off, so tests assert on the
-model (outcome, measured values, messages), not on terminal text.
+pytester subprocess against a stack through the one harness (:func:`support.run.run_release`) and
+returns the parsed JSON sign-off, so tests assert on the model (outcome, measured values,
+messages), not on terminal text.
 
-Only the root conftest may use ``pytest_plugins``, so test modules import what they use::
-
-    from stack_fixtures import healthy_stack, release_suite, stack_factory  # noqa: F401
+A plugin module: ``tests/conftest.py`` loads it (``pytest_plugins``), so every test can request
+``healthy_stack``, ``stack_factory``, ``release_suite`` and ``python_without_k6``.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.tools import missing_tool
-from helpers.release import REPO, VERSION, output, prepare
+from support.tools import missing_tool
+from support.run import REPO, ReleaseRun, run_release
 
 from pytest_release.demo.stack import (
     EXAMPLES,
@@ -137,52 +137,8 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
         stack.stop()
 
 
-@dataclass
-class SuiteRun:
-    """One run of the release suite: pytester's result, the sign-off and where it wrote."""
-
-    result: pytest.RunResult
-    signoff: dict[str, Any] | None
-    outdir: Path
-    secrets: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def output(self) -> str:
-        return output(self.result)
-
-    def gate(self, gate_id: str) -> dict[str, Any]:
-        assert self.signoff is not None, f"no sign-off written:\n{self.output}"
-        for gate in self.signoff["gates"]:
-            if gate["id"] == gate_id:
-                return dict(gate)
-        raise KeyError(gate_id)
-
-    def checks(self, gate_id: str) -> dict[str, dict[str, Any]]:
-        """item id → the one check that earns it."""
-        found: dict[str, dict[str, Any]] = {}
-        for check in self.gate(gate_id)["checks"]:
-            assert check["item_id"] not in found, f"two checks for {gate_id}.{check['item_id']}"
-            found[check["item_id"]] = check
-        return found
-
-    def check(self, gate_id: str, item_id: str) -> dict[str, Any]:
-        return self.checks(gate_id)[item_id]
-
-    def outcomes(self, gate_id: str) -> dict[str, str]:
-        return {item: c["outcome"] for item, c in self.checks(gate_id).items()}
-
-    def measurement(self, gate_id: str, item_id: str, name: str) -> dict[str, Any]:
-        check = self.check(gate_id, item_id)
-        for m in check["measurements"]:
-            if m["name"] == name:
-                return dict(m)
-        names = [m["name"] for m in check["measurements"]]
-        raise KeyError(f"no measurement {name!r} in {gate_id}.{item_id}: {names}")
-
-    def failing(self, gate_id: str, item_id: str) -> dict[str, Any]:
-        """measurement name → value of every compared measurement that violated its threshold."""
-        return {m["name"]: m["value"] for m in self.check(gate_id, item_id)["measurements"]
-                if m["ok"] is False}
+#: One run of the release suite (the one harness's result type).
+SuiteRun = ReleaseRun
 
 
 @pytest.fixture
@@ -199,31 +155,14 @@ def release_suite(pytester: pytest.Pytester,
     def run(*args: str, stack: Stack | None = None, modules: Sequence[str] = API_MODULES,
             release_set: Mapping[str, str | None] | None = None,
             env: Mapping[str, str] | None = None, python: str | None = None,
-            timeout: float = 180) -> SuiteRun:
-        prepare(pytester, modules)
-        for name in _XDIST_ENV:  # an outer -n 2 must not make the child think it is a worker
-            monkeypatch.delenv(name, raising=False)
+            timeout: float = 180) -> ReleaseRun:
         secrets = stack.tokens() if stack is not None else {}
         secrets.update(env or {})
-        for name, value in secrets.items():
-            monkeypatch.setenv(name, value)
-        outdir = pytester.path / f"run-{next(_runs)}"
-        outdir.mkdir()
-        signoff = outdir / "signoff.json"
-        argv = ["-p", "no:cacheprovider", "--release", VERSION, "--release-signoff", str(signoff),
-                f"--basetemp={outdir / 'basetemp'}"]
         settings: dict[str, str | None] = {**(stack.settings() if stack else {}),
                                            **(release_set or {})}
-        for key, value in settings.items():
-            if value is not None:
-                argv += ["--release-set", f"{key}={value}"]
-        argv += args
-        if python is None:
-            result = pytester.runpytest_subprocess(*argv, timeout=timeout)
-        else:
-            result = pytester.run(python, "-m", "pytest", *argv, timeout=timeout)
-        data = json.loads(signoff.read_text()) if signoff.exists() else None
-        return SuiteRun(result, data, outdir, secrets)
+        return run_release(pytester, *args, modules=modules, settings=settings, env=secrets,
+                           monkeypatch=monkeypatch, own_dir=True, quick=False, python=python,
+                           timeout=timeout)
 
     return run
 

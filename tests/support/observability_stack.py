@@ -1,8 +1,8 @@
 """Real stacks for the Gate 5 tests: redis-server, the feedback service (healthy and faulty),
 Debian's Prometheus and Alertmanager — plus a stand-in for Grafana's HTTP API.
 
-``pytester`` and ``run_release`` come from ``tests/conftest.py`` (``pytest_plugins`` may only be
-declared in the top-level conftest). One stack is shared per module; the Prometheus instances that
+A fixture plugin loaded by ``tests/conftest.py`` (``pytest_plugins``), like ``support.stacks``.
+One stack is shared per module; the Prometheus instances that
 need different rules (a wrong threshold, an always-firing critical alert) start only when a test
 asks for them.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.tools import missing_tool
-from observability_support import (
+from support.tools import missing_tool
+from support.observability import (
     DASHBOARD_FILE,
     DASHBOARD_UID,
     FIRING_RULES,

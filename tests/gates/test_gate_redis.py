@@ -7,8 +7,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from helpers.redis_server import free_port
-from helpers.release import check, gate, item_statuses, measurement, output
+from support.redis_server import free_port
+from support.run import check, gate, item_statuses, measurement, output
 
 REDIS_ITEMS = ("ttl", "maxmemory", "aof", "persisted_config", "retry", "p95")
 WEEK = 7 * 24 * 3600
