@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from .gates import GATES, ITEM_MARKER
-from .keys import USAGE_ERROR_KEY, collector_key, index_key, settings_key
+from .keys import USAGE_ERROR_KEY, collector_key, evidence_key, index_key, settings_key
 from .settings import Settings, SettingsError, load_settings
+
+#: The stash keys live in ``keys``; re-exported for code that imported them from here.
+__all__ = ["collector_key", "evidence_key", "index_key", "settings_key"]
 
 DEFAULT_CONFIG = "release.toml"
 _PLUGINS = ("release-html", "release-writer", "release-signoff", "release-runner", "release-index")
