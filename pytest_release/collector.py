@@ -20,22 +20,19 @@ import pytest
 
 from . import evidence as ev
 from .gates import CATALOGUE, GATES_BY_ID, GATES_BY_MARKER, ITEM_MARKER
-from .verdict import Attachment, CheckRecord, Measurement, SignOff, decide
+from .keys import USAGE_ERROR_KEY, WORKEROUTPUT_KEY, settings_key
+from .verdict import SOURCE_KINDS, Attachment, CheckRecord, Measurement, SignOff, decide
 
 if TYPE_CHECKING:
     from .settings import Settings
 
-WORKEROUTPUT_KEY = "pytest_release_index"
-USAGE_ERROR_KEY = "pytest_release_usage_error"
-_MODULE_GATE = re.compile(r"test_(?:gate_)?([a-z]+)\.py")  # test_canary.py, test_postdeploy.py too
+__all__ = ["USAGE_ERROR_KEY", "WORKEROUTPUT_KEY", "CheckIndex", "SignOffCollector", "describe"]
+
+#: Crash attribution by file name: ``test_gate_<id>.py``, ``test_gate_<id>_<part>.py`` and the
+#: stages' ``test_canary.py`` / ``test_postdeploy.py``.
+_MODULE_GATE = re.compile(r"test_(?:gate_)?([a-z]+)(?:_[a-z0-9_]+)?\.py")
 _MAX_MESSAGE = 600
-LOST_PREFIX = "not measured: "
-
-
-def _settings_key() -> Any:
-    from .plugin import settings_key
-
-    return settings_key
+LOST_PREFIX = ev.NOT_MEASURED_PREFIX
 
 
 def describe(item: pytest.Item) -> dict[str, Any] | None:
@@ -52,7 +49,7 @@ def describe(item: pytest.Item) -> dict[str, Any] | None:
     title = None
     if item_id is not None:
         try:
-            settings = item.config.stash.get(_settings_key(), None)
+            settings = item.config.stash.get(settings_key, None)
             title = gate.item(item_id).render(settings.checklist_values() if settings else None)
         except KeyError:
             item_id = None
@@ -210,32 +207,34 @@ class SignOffCollector:
             return {"gate": match.group(1), "item": None, "title": nodeid.split("::")[-1]}
         return None
 
-    def _outcome(self, phases: _Phases) -> tuple[str, str | None]:
+    def _outcome(self, phases: _Phases) -> tuple[str, str | None, bool]:
+        """(outcome, message, lost): lost means the check could not finish for reasons outside it."""
         reports = phases.reports
         if "???" in reports:
             message = _short_message(reports["???"]) or ""
-            return "error", f"{LOST_PREFIX}worker crashed while running this check {message}".strip()
+            return ("error", f"{LOST_PREFIX}worker crashed while running this check {message}".strip(),
+                    True)
         setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
         if setup is not None and setup.failed:
-            return "error", "error in setup: " + (_short_message(setup) or "")
+            return "error", "error in setup: " + (_short_message(setup) or ""), False
         if setup is not None and setup.skipped:
-            return "skipped", _short_message(setup)
+            return "skipped", _short_message(setup), False
         if call is None:
-            return "skipped", "never ran (session interrupted or worker lost)"
+            return "skipped", "never ran (session interrupted or worker lost)", False
         if hasattr(call, "wasxfail") and call.skipped:
-            return "failed", f"expected failure (xfail) is not a pass: {call.wasxfail}".strip()
+            return "failed", f"expected failure (xfail) is not a pass: {call.wasxfail}".strip(), False
         if str(call.outcome) == "rerun":  # pytest-rerunfailures
             return "failed", "failed and was rerun: " + (_short_message(call) or "") + (
-                " (a check that needs a rerun to pass is not a pass)")
+                " (a check that needs a rerun to pass is not a pass)"), False
         if call.failed:
-            return "failed", _short_message(call)
+            return "failed", _short_message(call), False
         if call.skipped:
-            return "skipped", _short_message(call)
+            return "skipped", _short_message(call), False
         if teardown is not None and teardown.failed:
-            return "error", "error in teardown: " + (_short_message(teardown) or "")
+            return "error", "error in teardown: " + (_short_message(teardown) or ""), False
         if teardown is None:
-            return "skipped", "did not finish (no teardown report)"
-        return "passed", None
+            return "skipped", "did not finish (no teardown report)", False
+        return "passed", None, False
 
     def records(self) -> list[CheckRecord]:
         known = dict(self.remote_checks)
@@ -248,10 +247,12 @@ class SignOffCollector:
             if info is None:
                 continue
             if phases.reports:
-                outcome, message = self._outcome(phases)
+                outcome, message, lost = self._outcome(phases)
             else:
-                outcome, message = "skipped", "never ran (session interrupted or worker lost)"
+                outcome, message, lost = ("skipped", "never ran (session interrupted or worker "
+                                          "lost)", False)
             measurements, attachments, reproduce = [], [], None
+            source: dict[str, Any] = {}
             for key, value in phases.properties:
                 if key == ev.MEASUREMENT:
                     measurements.append(Measurement.from_dict(json.loads(value)))
@@ -260,11 +261,13 @@ class SignOffCollector:
                     attachments.append(Attachment(data["name"], data["media_type"], data["content"]))
                 elif key == ev.REPRODUCE:
                     reproduce = json.loads(value)
+                elif key == ev.SOURCE:
+                    source = dict(json.loads(value))
             if message:
                 message = self.settings.redact(message)
                 if len(message) > _MAX_MESSAGE:
                     message = message[: _MAX_MESSAGE - 1] + "…"
-            lost = outcome == "error" and message is not None and message.startswith(LOST_PREFIX)
+            kind = source.get("kind")
             records.append(
                 CheckRecord(
                     lost=lost,
@@ -278,6 +281,8 @@ class SignOffCollector:
                     message=message,
                     duration=phases.duration,
                     attachments=tuple(attachments),
+                    source=kind if kind in SOURCE_KINDS else None,
+                    source_detail=source.get("detail") if kind in SOURCE_KINDS else None,
                 )
             )
         for nodeid, message in self.collection_errors.items():
@@ -292,7 +297,8 @@ class SignOffCollector:
         return records
 
     def signoff(self) -> SignOff:
-        """The sign-off of everything reported so far (cached until the next report)."""
+        """The sign-off of everything reported so far, redacted once (cached until the next
+        report): every view renders it as is."""
         if self._signoff is None:
             known = {**self.remote_known, **self.index.known}
             selected = {*self.remote_checks, *self.index.checks, *self.phases}
@@ -312,4 +318,6 @@ class SignOffCollector:
                 gates=[g.rendered(self.settings.checklist_values()) for g in CATALOGUE],  # + stages
                 contract=self.contract,  # contract (issue 12)
             )
+            if self.settings.secrets:
+                self._signoff = self._signoff.redacted(self.settings.redact)
         return self._signoff

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from .verdict import Attachment, Measurement
+from .verdict import SOURCE_KINDS, Attachment, Measurement
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -73,6 +73,9 @@ class Evidence:
         self.title = title
         self.soft_failures: list[str] = []
 
+    def _measure(self, measurement: Measurement) -> None:
+        self._add(MEASUREMENT, measurement.to_dict())
+
     def _add(self, key: str, payload: Any) -> None:
         text = json.dumps(self._settings.redact_data(_jsonable(payload)), sort_keys=True)
         self._item.user_properties.append((key, text))
@@ -83,12 +86,18 @@ class Evidence:
 
     def set_source(self, kind: str, detail: str) -> None:
         """Where this check's facts came from: ``live`` | ``snapshot`` (cluster), ``run`` |
-        ``report`` (tools), with a human-readable detail (``snapshot /path``, the report file)."""
+        ``report`` (tools), with a human-readable detail (``snapshot /path``, the report file).
+
+        It becomes the check's ``source`` in the sign-off and is shown in every view.
+        """
+        if kind not in SOURCE_KINDS:
+            raise ValueError(f"unknown source kind {kind!r}; use one of {', '.join(SOURCE_KINDS)}")
         self._add(SOURCE, {"kind": kind, "detail": detail})
 
-    def record(self, name: str, value: Any, unit: str | None = None) -> None:
+    def record(self, name: str, value: Any, unit: str | None = None, *,
+               subject: str | None = None) -> None:
         """Context that is shown but not compared (for example the RDB ``save`` setting)."""
-        self._add(MEASUREMENT, Measurement(name, _jsonable(value), unit).to_dict())
+        self._measure(Measurement(name, _jsonable(value), unit, subject=subject))
 
     def attach(self, name: str, media_type: str, content: str) -> None:
         """Attach a self-contained picture (``image/svg+xml``) or text to the check."""
@@ -104,6 +113,7 @@ class Evidence:
         unit: str | None = None,
         reproduce: str | None = None,
         soft: bool = False,
+        subject: str | None = None,
     ) -> bool:
         """Record ``value op threshold``; fail the check now (or at its end if ``soft``) if false.
 
@@ -119,10 +129,8 @@ class Evidence:
             ok = False
         if reproduce is not None:
             self.reproduce(reproduce)
-        self._add(
-            MEASUREMENT,
-            Measurement(name, _jsonable(value), unit, op, _jsonable(threshold), ok).to_dict(),
-        )
+        self._measure(Measurement(name, _jsonable(value), unit, op, _jsonable(threshold), ok,
+                                  subject))
         if not ok:
             message = self._settings.redact(
                 f"{self.title}: expected {name} {op} {_fmt(threshold, unit)}, "
@@ -133,6 +141,32 @@ class Evidence:
             else:
                 raise AssertionError(message)
         return ok
+
+    # -- goss-style helpers: soft by default (every violation of a check is reported at once) --
+    def require(self, name: str, value: Any, op: str, threshold: Any, **kwargs: Any) -> bool:
+        """A precondition: :meth:`check` that stops the check at once when it does not hold."""
+        __tracebackhide__ = True
+        kwargs["soft"] = False
+        return self.check(name, value, op, threshold, **kwargs)
+
+    def present(self, name: str, value: Any, *, soft: bool = True, **kwargs: Any) -> bool:
+        """``value`` exists (not None, not empty): measured as ``present`` or ``missing``."""
+        __tracebackhide__ = True
+        found = "missing" if value is None or value == "" or value == () or value == [] \
+            else "present"
+        return self.check(name, found, "==", "present", soft=soft, **kwargs)
+
+    def empty(self, name: str, values: Any, *, soft: bool = True, **kwargs: Any) -> bool:
+        """``values`` (a collection of violations: keys, alerts, findings) is empty."""
+        __tracebackhide__ = True
+        return self.check(name, sorted(values) if isinstance(values, (set, frozenset))
+                          else list(values), "==", [], soft=soft, **kwargs)
+
+    def no_error(self, name: str, error: str | None, *, soft: bool = True,
+                 **kwargs: Any) -> bool:
+        """``error`` (a probe's error text, None or "" when fine) is absent: measured as ``none``."""
+        __tracebackhide__ = True
+        return self.check(name, error or "none", "==", "none", soft=soft, **kwargs)
 
     def not_measured(self, reason: str) -> NoReturn:
         """Stop here: the item could not be measured (reported as such, never as a pass)."""

@@ -1,6 +1,6 @@
 """The gate catalogue: the single source for markers, report order and checklist wording.
 
-The wording follows the v5.7.1 release checklist so that the Markdown sign-off reads like the
+The wording follows the release checklist (v5.7.1's) so that the Markdown sign-off reads like the
 document release managers already know; every item additionally names the check that earns it.
 """
 from __future__ import annotations
@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: The checklist's own numbers: with these, every item reads exactly as in the seed checklist.
-CHECKLIST_VALUES: dict[str, object] = {
-    "redis_ttl": "7 days", "redis_maxmemory_policy": "noeviction", "redis_p95_ms": "120",
-    "load_max_error_rate": "0.5%", "load_p95_ms": "120", "load_min_success_rate": "99.5%",
-    "load_duration": "30s", "load_vus": "25", "release_version": "v5.7.1",
-    "security_max_critical": "0",  # Gate 4
-}
+from .settings.schema import checklist_values, defaults
+
+#: The release an item text names when no release is given (the seed checklist's own).
+EXAMPLE_VERSION = "v5.7.1"
+
+#: The checklist's own numbers, from the settings defaults: with these, every item reads
+#: exactly as in the seed checklist.
+CHECKLIST_VALUES: dict[str, object] = {"release_version": EXAMPLE_VERSION,
+                                       **checklist_values(defaults())}
 
 
 PRE_DEPLOYMENT = "pre-deployment"
@@ -55,10 +57,13 @@ class Gate:
         return f"Gate {self.number}" if self.stage == PRE_DEPLOYMENT else "Stage"
 
     def rendered(self, values: Mapping[str, object] | None) -> Gate:
-        """This gate with its item wording filled in from ``values``."""
+        """This gate with its item wording (and the release in its commands) from ``values``."""
         items = tuple(Item(i.id, i.render(values)) for i in self.items)
-        return Gate(self.id, self.number, self.title, items, self.validation_label,
-                    self.validation, self.stage)
+        version = str({**CHECKLIST_VALUES, **(values or {})}["release_version"])
+        # Commands carry JSON braces: only the release placeholder is replaced in them.
+        validation = tuple(c.replace("{release_version}", version) for c in self.validation)
+        return Gate(self.id, self.number, self.title, items, self.validation_label, validation,
+                    self.stage)
 
     def item(self, item_id: str) -> Item:
         for item in self.items:
@@ -134,8 +139,9 @@ GATES: tuple[Gate, ...] = (
         ),
         "Commands",
         (
-            "trivy image --exit-code 1 --severity CRITICAL,HIGH ghcr.io/your-org/cpt-ajan-backend:v5.7.1",
-            "cosign verify ghcr.io/your-org/cpt-ajan-backend:v5.7.1",
+            "trivy image --exit-code 1 --severity CRITICAL,HIGH "
+            "ghcr.io/your-org/cpt-ajan-backend:{release_version}",
+            "cosign verify ghcr.io/your-org/cpt-ajan-backend:{release_version}",
             "kubectl get validatingpolicies.kyverno.io -A",
         ),
     ),
@@ -169,7 +175,7 @@ GATES: tuple[Gate, ...] = (
             Item("tag", "Git tag: {release_version}"),
         ),
         "Validation",
-        ("argocd app get cpt-ajan", "git tag v5.7.1"),
+        ("argocd app get cpt-ajan", "git tag {release_version}"),
     ),
 )
 

@@ -6,16 +6,22 @@ written turns into a pass, and only a complete, measured, passing run is APPROVE
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .gates import GATES, PRE_DEPLOYMENT, STAGE_ORDER, Gate
 
 if TYPE_CHECKING:  # contract (issue 12)
     from .contract import Contract, ContractResult, ItemNotes
 
-SCHEMA_VERSION = 2  # contract (issue 12): deviations, waivers, attestations, baseline, uncovered
+#: Where a check's facts came from (``evidence.set_source``): cluster live/snapshot, tool
+#: run/report.
+SourceKind = Literal["live", "snapshot", "run", "report"]
+SOURCE_KINDS = ("live", "snapshot", "run", "report")
+
+SCHEMA_VERSION = 2  # deviations, waivers, attestations, baseline, uncovered (schema 1 superset)
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 GATE_STATUSES = ("passed", "failed", "incomplete", "not_run")
@@ -32,9 +38,11 @@ class Measurement:
     op: str | None = None
     threshold: Any = None
     ok: bool | None = None
+    #: What was measured, when the name alone does not say (a key pattern, a target, a panel).
+    subject: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.name,
             "value": self.value,
             "unit": self.unit,
@@ -42,6 +50,9 @@ class Measurement:
             "threshold": self.threshold,
             "ok": self.ok,
         }
+        if self.subject is not None:  # schema 1 readers see the same keys as before
+            data["subject"] = self.subject
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
@@ -52,6 +63,7 @@ class Measurement:
             op=data.get("op"),
             threshold=data.get("threshold"),
             ok=data.get("ok"),
+            subject=data.get("subject"),
         )
 
 
@@ -81,6 +93,9 @@ class CheckRecord:
     message: str | None = None
     duration: float = 0.0
     attachments: tuple[Attachment, ...] = ()
+    #: ``live`` | ``snapshot`` | ``run`` | ``report`` (None: the check named no source).
+    source: str | None = None
+    source_detail: str | None = None
     #: The check could not finish for reasons outside it (its xdist worker died, its module
     #: failed to import): an error that makes the gate incomplete, not failed.
     lost: bool = False
@@ -179,6 +194,12 @@ class SignOff:
             return "PROMOTE" if stage == "canary" else "RELEASE COMPLETE"
         return "HOLD"
 
+    def redacted(self, redact: Callable[[str], str]) -> SignOff:
+        """This sign-off with ``redact`` applied to every string in it (done once, by the
+        collector: the views render the result as is)."""
+        result: SignOff = _map_strings(self, redact)
+        return result
+
     def to_dict(self) -> dict[str, Any]:
         from .contract import item_extra, signoff_extra  # contract (issue 12)
 
@@ -224,6 +245,8 @@ def _check_dict(check: CheckRecord) -> dict[str, Any]:
         "measured": check.measured,
         "lost": check.lost,
         "measurements": [m.to_dict() for m in check.measurements],
+        "source": check.source,
+        "source_detail": check.source_detail,
         "reproduce": check.reproduce,
         "message": check.message,
         "duration": round(check.duration, 3),
@@ -344,3 +367,26 @@ def decide(
 
         return apply(signoff, contract)
     return signoff
+
+
+#: Fields whose values come from a fixed vocabulary (never from a target): left as they are.
+_ENUMERATED = frozenset({"outcome", "status", "verdict", "source"})
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """``fn`` on every string of a tree of frozen dataclasses, tuples, lists and mappings."""
+    if isinstance(value, str):
+        return fn(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _map_strings(getattr(value, f.name), fn)
+                   for f in dataclasses.fields(value) if f.init and f.name not in _ENUMERATED}
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, tuple):
+        return tuple(_map_strings(v, fn) for v in value)
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    if isinstance(value, Mapping):
+        return {_map_strings(k, fn): _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_map_strings(v, fn) for v in value)
+    return value

@@ -1,17 +1,29 @@
-"""Fixtures for the plugin's own tests: pytester, real redis-server processes, release runs."""
+"""Fixtures for the plugin's own tests: pytester, real redis-server processes, release runs.
+
+Layout (a check's test is found by the check's name):
+    support/      the one harness (run.py), launchers and stacks (stacks.py, observability*.py,
+                  redis_server.py), readers (dom.py), tools.missing_tool
+    unit/         pure tables: verdict, settings, redaction, probes/
+    plugin/       the plugin through pytester: options, sign-off integrity, reports, README
+    gates/        one file per tests_release module, both ways against real targets
+    demo_target/  the bundled feedback service itself
+    e2e/          the one-command demo and the HTML report in a real browser
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
-
-from helpers.redis_server import REDIS_SERVER, RedisServer, RedisServers
-from helpers.release import ReleaseRun, run_release as _run_release
+from support.redis_server import REDIS_SERVER, RedisServer, RedisServers
+from support.run import ReleaseRun
+from support.run import run_release as _run_release
+from support.tools import missing_tool
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytest_plugins = ["pytester"]
+#: Fixture plugins: the stacks (Gate 1–3 targets, ``release_suite``) and the observability stack.
+pytest_plugins = ["pytester", "support.stacks", "support.observability_stack"]
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +32,7 @@ def redis_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
     import os
 
     if not os.path.exists(REDIS_SERVER):
-        pytest.skip(f"redis-server is not installed ({REDIS_SERVER}): apt-get install redis-server")
+        missing_tool(f"redis-server is not installed ({REDIS_SERVER}): apt-get install redis-server")
     servers = RedisServers(lambda: tmp_path_factory.mktemp("redis"))
     yield servers
     servers.stop_all()
@@ -50,7 +62,8 @@ def redis_server(redis_servers: RedisServers) -> Iterator[Callable[..., RedisSer
 
 
 @pytest.fixture
-def run_release(pytester: pytest.Pytester) -> Callable[..., ReleaseRun]:
+def run_release(pytester: pytest.Pytester,
+                monkeypatch: pytest.MonkeyPatch) -> Callable[..., ReleaseRun]:
     """``result, signoff = run_release(*pytest_args)``: the suite in a pytester subprocess.
 
     Adds ``--release v5.7.1 --release-signoff <dir>/signoff.json``; ``signoff`` is the parsed
@@ -58,6 +71,7 @@ def run_release(pytester: pytest.Pytester) -> Callable[..., ReleaseRun]:
     """
 
     def run(*args: str, **kwargs: Any) -> ReleaseRun:
+        kwargs.setdefault("monkeypatch", monkeypatch)
         return _run_release(pytester, *args, **kwargs)
 
     return run

@@ -132,7 +132,7 @@ def _template(release_settings, index: int) -> str:
     if len(names) != 3:
         pytest.fail(f"analysis.templates must name 3 templates (error rate, latency, Redis health), "
                     f"got {len(names)}: {', '.join(names)}", pytrace=False)
-    return names[index]
+    return str(names[index])
 
 
 def _shown(value: float | None, scale: float) -> float | str:

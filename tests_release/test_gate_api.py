@@ -230,7 +230,7 @@ def test_client_errors_get_proper_4xx_codes(feedback_api, api_token, evidence):
 def test_feedback_counter_is_labelled_correctly(feedback_api, api_token, release_settings,
                                                 evidence):
     cfg = release_settings.api
-    metrics_url = cfg.metrics_url or f"{feedback_api.base_url}/metrics/aiops"
+    metrics_url = release_settings.service_metrics_url or f"{feedback_api.base_url}/metrics/aiops"
     name = cfg.feedback_metric
 
     def value(samples):

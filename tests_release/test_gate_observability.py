@@ -8,71 +8,44 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import shlex
 from collections import defaultdict
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from pytest_release.settings import duration_seconds
+from pytest_release.evidence import Evidence
+from pytest_release.probes.grafana import (
+    Dashboard,
+    builtin_variables,
+    label_values_query,
+    substitute,
+)
+from pytest_release.probes.jwks import ASYMMETRIC_ALGORITHMS, fetch_jwks, kty_for_alg, verify_token
+from pytest_release.probes.otel import CollectorConfig, error_trace_keep
+from pytest_release.probes.prometheus import (
+    AlertmanagerProbe,
+    PrometheusProbe,
+    Rule,
+    fetch_exposition,
+    format_duration,
+    promql_string,
+    promtool_check_rules,
+    receiver_integrations,
+    route_receivers,
+    same_endpoint,
+    sample_name,
+    threshold_comparisons,
+)
+from pytest_release.settings import ObservabilitySettings, Settings, duration_seconds
 
 pytestmark = pytest.mark.gate_observability
 
 
-# -- helpers (configuration shapes and shell commands; no I/O) ------------------------------------
-class FamilySpec(NamedTuple):
-    name: str
-    type: str
-    labels: tuple[str, ...] | None  # None: label names are not checked
-
-
-class AlertSpec(NamedTuple):
-    name: str
-    op: str | None
-    threshold: float | None
-
-
-_ALERT_SPEC = re.compile(
-    r"^\s*(?P<name>[A-Za-z_:][\w:]*)\s*(?:(?P<op>>=|<=|==|!=|>|<)\s*(?P<num>[-+]?[\d.]+(?:[eE][-+]?\d+)?))?\s*$")
-_TYPES = ("counter", "gauge", "histogram", "summary", "info", "stateset", "gaugehistogram",
-          "unknown")
-
-
-def family_specs(entries: tuple[str, ...]) -> list[FamilySpec]:
-    specs = []
-    for entry in entries:
-        parts = entry.split(":")
-        if len(parts) not in (2, 3) or not parts[0].strip() or parts[1].strip() not in _TYPES:
-            pytest.fail(
-                f"observability.metric_families entry {entry!r}: expected NAME:TYPE[:LABEL,LABEL] "
-                f"with TYPE one of {', '.join(_TYPES)} (on the command line pass a TOML array: "
-                "--release-set 'observability.metric_families=[\"aiops_feedback:counter:source,"
-                "type,severity\"]')", pytrace=False)
-        name, kind = parts[0].strip(), parts[1].strip()
-        if kind == "counter" and name.endswith("_total"):
-            name = name[: -len("_total")]
-        labels = None
-        if len(parts) == 3:
-            labels = tuple(sorted(label.strip() for label in parts[2].split(",") if label.strip()))
-        specs.append(FamilySpec(name, kind, labels))
-    return specs
-
-
-def alert_specs(entries: tuple[str, ...]) -> list[AlertSpec]:
-    specs = []
-    for entry in entries:
-        match = _ALERT_SPEC.match(entry)
-        if not match:
-            pytest.fail(f"observability.alert_rules entry {entry!r}: expected NAME or "
-                        "NAME OP NUMBER, e.g. 'FeedbackErrorRateHigh > 0.005'", pytrace=False)
-        num = match.group("num")
-        specs.append(AlertSpec(match.group("name"), match.group("op"),
-                               float(num) if num is not None else None))
-    return specs
-
-
-def promtool_query(prometheus: Any, expr: str) -> str:
+# -- helpers (shell commands and display; no I/O) ---------------------------------------------
+def promtool_query(prometheus: PrometheusProbe, expr: str) -> str:
     return f"promtool query instant {prometheus.display_url} {shlex.quote(expr)}"
 
 
@@ -82,7 +55,8 @@ def labels_text(labels: tuple[str, ...] | list[str]) -> str:
 
 # -- Prometheus scraping: Active -------------------------------------------------------------------
 @pytest.mark.release_item("scraping")
-def test_prometheus_scrapes_the_service(prometheus, release_settings, evidence):
+def test_prometheus_scrapes_the_service(prometheus: PrometheusProbe, release_settings: Settings,
+                                        evidence: Evidence) -> None:
     cfg = release_settings.observability
     job = cfg.scrape_job
     up_expr = f"up{{job={_q(job)}}}"
@@ -100,14 +74,14 @@ def test_prometheus_scrapes_the_service(prometheus, release_settings, evidence):
     now = prometheus.server_time()
     for target in targets:
         who = target.instance
-        evidence.record(f"{who} scrape URL", target.scrape_url)
-        evidence.check(f"{who} health", target.health, "==", "up", soft=True)
-        evidence.check(f"{who} last scrape error", target.last_error or "none", "==", "none",
-                       soft=True)
+        evidence.record(f"{who} scrape URL", target.scrape_url, subject=who)
+        evidence.check(f"{who} health", target.health, "==", "up", soft=True, subject=who)
+        evidence.no_error(f"{who} last scrape error", target.last_error, subject=who)
         interval = target.scrape_interval_s or 60.0
         bound = round(cfg.scrape_max_age_intervals * interval, 3)
         age = (now - target.last_scrape).total_seconds() if target.last_scrape else math.inf
-        evidence.check(f"{who} last scrape age", round(age, 3), "<=", bound, unit="s", soft=True)
+        evidence.check(f"{who} last scrape age", round(age, 3), "<=", bound, unit="s", soft=True,
+                       subject=who)
     up = prometheus.query(up_expr)
     if up.error:
         evidence.check(up_expr, f"query error: {up.error}", "==", "ok", soft=True)
@@ -119,18 +93,16 @@ def test_prometheus_scrapes_the_service(prometheus, release_settings, evidence):
 
 
 def _q(value: str) -> str:
-    from pytest_release.probes.prometheus import promql_string
-
     return promql_string(value)
 
 
 # -- AIOps metrics exposed --------------------------------------------------------------------------
 @pytest.mark.release_item("metrics")
-def test_aiops_metrics_are_exposed(service_metrics_url, release_settings, evidence):
-    from pytest_release.probes.prometheus import fetch_exposition
+def test_aiops_metrics_are_exposed(service_metrics_url: str, release_settings: Settings,
+                                   evidence: Evidence) -> None:
 
     cfg = release_settings.observability
-    specs = family_specs(cfg.metric_families)
+    specs = cfg.families
     exposition = fetch_exposition(service_metrics_url, timeout_s=cfg.timeout_s)
     evidence.reproduce(f"curl -s {shlex.quote(exposition.url)}")
     evidence.check("HTTP status", exposition.status, "==", 200)
@@ -162,12 +134,12 @@ def test_aiops_metrics_are_exposed(service_metrics_url, release_settings, eviden
 
 
 @pytest.mark.release_item("metrics")
-def test_aiops_metrics_reach_prometheus(prometheus, release_settings, evidence):
-    from pytest_release.probes.prometheus import sample_name
+def test_aiops_metrics_reach_prometheus(prometheus: PrometheusProbe, release_settings: Settings,
+                                        evidence: Evidence) -> None:
 
     cfg = release_settings.observability
     job = cfg.scrape_job
-    specs = family_specs(cfg.metric_families)
+    specs = cfg.families
     targets = prometheus.targets(job)
     evidence.record(f"targets of job {job!r}", len(targets))
     # Labels Prometheus attaches itself: never part of what the service exports.
@@ -202,12 +174,10 @@ def test_aiops_metrics_reach_prometheus(prometheus, release_settings, evidence):
 
 
 # -- JWKS served correctly --------------------------------------------------------------------------
-_ALG_KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
-
 
 @pytest.mark.release_item("jwks")
-def test_jwks_serves_public_signing_keys_only(jwks_url, release_settings, evidence):
-    from pytest_release.probes.jwks import ASYMMETRIC_ALGORITHMS, fetch_jwks, verify_token
+def test_jwks_serves_public_signing_keys_only(jwks_url: str, release_settings: Settings,
+                                              evidence: Evidence) -> None:
 
     cfg = release_settings.observability
     document = fetch_jwks(jwks_url, timeout_s=cfg.timeout_s)
@@ -229,7 +199,7 @@ def test_jwks_serves_public_signing_keys_only(jwks_url, release_settings, eviden
                        soft=True)
         if key.alg:
             evidence.check(f"{name} alg", key.alg, "in", ASYMMETRIC_ALGORITHMS, soft=True)
-            expected_kty = _ALG_KTY.get(key.alg[:2])
+            expected_kty = kty_for_alg(key.alg)
             if expected_kty:
                 evidence.check(f"{name} kty for alg {key.alg}", key.kty, "==", expected_kty,
                                soft=True)
@@ -265,7 +235,9 @@ def _otel_reproduce(path: str) -> str:
 
 
 @pytest.mark.release_item("otel")
-def test_otel_head_sampling_is_probabilistic(otel_collector_config, release_settings, evidence):
+def test_otel_head_sampling_is_probabilistic(otel_collector_config: CollectorConfig,
+                                             release_settings: Settings,
+                                             evidence: Evidence) -> None:
     cfg = release_settings.observability
     config = otel_collector_config
     evidence.reproduce(_otel_reproduce(config.path))
@@ -279,7 +251,7 @@ def test_otel_head_sampling_is_probabilistic(otel_collector_config, release_sett
     evidence.check("traces pipelines running a probabilistic_sampler",
                    sum(len(p) for p in active.values()), ">=", 1)
     for name, pipelines in active.items():
-        raw = samplers[name].get("sampling_percentage")
+        raw: Any = samplers[name].get("sampling_percentage")
         evidence.record(f"{name} pipelines", pipelines)
         try:
             value: Any = float(raw)
@@ -287,10 +259,9 @@ def test_otel_head_sampling_is_probabilistic(otel_collector_config, release_sett
             value = f"{raw!r} (not a number)"
         evidence.check(f"{name} sampling_percentage", value, "==", cfg.otel_sampling_percentage,
                        unit="%", soft=True)
-    if not cfg.otel_sdk_env:
+    env = cfg.sdk_env
+    if not env:
         return
-    env = dict(item.partition("=")[::2] for item in cfg.otel_sdk_env)
-    env = {k.strip(): v.strip() for k, v in env.items()}
     sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
     evidence.record("OTEL_TRACES_SAMPLER", sampler)
     evidence.check("SDK sampler", sampler, "not in", _OFF_SAMPLERS, soft=True)
@@ -305,9 +276,9 @@ def test_otel_head_sampling_is_probabilistic(otel_collector_config, release_sett
 
 
 @pytest.mark.release_item("otel")
-def test_otel_tail_sampling_keeps_all_error_traces(otel_collector_config, release_settings,
-                                                   evidence):
-    from pytest_release.probes.otel import error_trace_keep
+def test_otel_tail_sampling_keeps_all_error_traces(otel_collector_config: CollectorConfig,
+                                                   release_settings: Settings,
+                                                   evidence: Evidence) -> None:
 
     cfg = release_settings.observability
     config = otel_collector_config
@@ -331,25 +302,14 @@ def test_otel_tail_sampling_keeps_all_error_traces(otel_collector_config, releas
 
 
 # -- Grafana dashboard configured -------------------------------------------------------------------
-def _dashboard_values(dashboard, prometheus, cfg) -> dict[str, tuple[str, ...]]:
-    from pytest_release.probes.grafana import label_values_query
-    from pytest_release.probes.prometheus import format_duration
+def _dashboard_values(dashboard: Dashboard, prometheus: PrometheusProbe,
+                      cfg: ObservabilitySettings) -> dict[str, tuple[str, ...]]:
 
-    interval = duration_seconds(cfg.dashboard_interval)
-    span = duration_seconds(cfg.dashboard_range)
     scrape = [t.scrape_interval_s for t in prometheus.targets(cfg.scrape_job)
               if t.scrape_interval_s]
-    # Grafana: $__rate_interval = max($__interval + scrape interval, 4 × scrape interval).
-    scrape_s = min(scrape) if scrape else 15.0
-    rate = max(interval + scrape_s, 4 * scrape_s)
-    values: dict[str, tuple[str, ...]] = {
-        "__interval": (format_duration(interval),),
-        "__interval_ms": (str(int(interval * 1000)),),
-        "__rate_interval": (format_duration(rate),),
-        "__range": (format_duration(span),),
-        "__range_s": (str(int(span)),),
-        "__range_ms": (str(int(span * 1000)),),
-    }
+    values = builtin_variables(interval_s=duration_seconds(cfg.dashboard_interval),
+                               range_s=duration_seconds(cfg.dashboard_range),
+                               scrape_interval_s=min(scrape) if scrape else None)
     for name, variable in dashboard.variables.items():
         if variable.type == "datasource":
             continue
@@ -363,9 +323,8 @@ def _dashboard_values(dashboard, prometheus, cfg) -> dict[str, tuple[str, ...]]:
                     tuple(found[:1])
         if chosen:
             values[name] = chosen
-    for item in cfg.dashboard_variables or ():
-        name, _, value = item.partition("=")
-        values[name.strip()] = (value.strip(),)
+    for name, value in cfg.variable_values.items():
+        values[name] = (value,)
     return values
 
 
@@ -374,9 +333,10 @@ _JQ_PANELS = "[.. | objects | select(.targets? | type == \"array\") | {title, ex
 
 
 @pytest.mark.release_item("dashboard")
-def test_grafana_dashboard_panels_have_data(grafana_dashboard, prometheus, release_settings,
-                                            evidence):
-    from pytest_release.probes.grafana import substitute
+def test_grafana_dashboard_panels_have_data(grafana_dashboard: Dashboard | None,
+                                            prometheus: PrometheusProbe,
+                                            release_settings: Settings,
+                                            evidence: Evidence) -> None:
 
     cfg = release_settings.observability
     if cfg.grafana_url:
@@ -390,6 +350,8 @@ def test_grafana_dashboard_panels_have_data(grafana_dashboard, prometheus, relea
     evidence.check(f"dashboard ({where})", "found" if grafana_dashboard else "not found", "==",
                    "found")
     dashboard = grafana_dashboard
+    if dashboard is None:  # the check above has already failed
+        return
     evidence.record("dashboard", {"title": dashboard.title, "uid": dashboard.uid,
                                   "version": dashboard.version})
     for title in cfg.dashboard_panels or ():
@@ -417,18 +379,18 @@ def test_grafana_dashboard_panels_have_data(grafana_dashboard, prometheus, relea
 
 
 # -- Alerts active ----------------------------------------------------------------------------------
-def _rules_by_name(prometheus) -> dict[str, list[Any]]:
-    by_name: dict[str, list[Any]] = defaultdict(list)
+def _rules_by_name(prometheus: PrometheusProbe) -> dict[str, list[Rule]]:
+    by_name: dict[str, list[Rule]] = defaultdict(list)
     for rule in prometheus.rules("alerting"):
         by_name[rule.name].append(rule)
     return by_name
 
 
 @pytest.mark.release_item("alerts")
-def test_alert_rules_are_loaded_and_healthy(prometheus, release_settings, evidence):
-    from pytest_release.probes.prometheus import format_duration
+def test_alert_rules_are_loaded_and_healthy(prometheus: PrometheusProbe, release_settings: Settings,
+                                            evidence: Evidence) -> None:
 
-    specs = alert_specs(release_settings.observability.alert_rules)
+    specs = release_settings.observability.alerts
     evidence.reproduce(f"curl -s '{prometheus.display_url}/api/v1/rules?type=alert' | jq "
                        "'.data.groups[].rules[] | {name, health, lastError, state}'")
     all_rules = prometheus.rules()
@@ -449,10 +411,8 @@ def test_alert_rules_are_loaded_and_healthy(prometheus, release_settings, eviden
 
 
 @pytest.mark.release_item("alerts")
-def test_alert_rule_files_pass_promtool(alert_rule_files, release_settings, evidence, request):
-    import os
-
-    from pytest_release.probes.prometheus import promtool_check_rules
+def test_alert_rule_files_pass_promtool(alert_rule_files: list[str], release_settings: Settings,
+                                        evidence: Evidence, request: pytest.FixtureRequest) -> None:
 
     cfg = release_settings.observability
     files = list(alert_rule_files)
@@ -485,10 +445,10 @@ _DIRECTION = {">": "above", ">=": "above", "<": "below", "<=": "below", "==": "=
 
 
 @pytest.mark.release_item("alerts")
-def test_alert_thresholds_match_checklist(prometheus, release_settings, evidence):
-    from pytest_release.probes.prometheus import threshold_comparisons
+def test_alert_thresholds_match_checklist(prometheus: PrometheusProbe, release_settings: Settings,
+                                          evidence: Evidence) -> None:
 
-    specs = [s for s in alert_specs(release_settings.observability.alert_rules) if s.op]
+    specs = [s for s in release_settings.observability.alerts if s.op]
     if not specs:
         evidence.not_measured("no thresholds configured: observability.alert_rules entries are "
                               "names only (use NAME OP NUMBER, e.g. 'RedisConnectionFailures > 5')")
@@ -518,8 +478,9 @@ def test_alert_thresholds_match_checklist(prometheus, release_settings, evidence
 
 
 @pytest.mark.release_item("alerts")
-def test_alertmanager_routes_the_alerts(alertmanager, prometheus, release_settings, evidence):
-    from pytest_release.probes.prometheus import receiver_integrations, route_receivers, same_endpoint
+def test_alertmanager_routes_the_alerts(alertmanager: AlertmanagerProbe,
+                                        prometheus: PrometheusProbe, release_settings: Settings,
+                                        evidence: Evidence) -> None:
 
     cfg = release_settings.observability
     status = alertmanager.status()
@@ -528,7 +489,7 @@ def test_alertmanager_routes_the_alerts(alertmanager, prometheus, release_settin
     config = alertmanager.config()
     evidence.check("Alertmanager has a route tree", "route" in config, "==", True)
     by_name = _rules_by_name(prometheus)
-    specs = alert_specs(cfg.alert_rules)
+    specs = cfg.alerts
     for spec in specs:
         rules = by_name.get(spec.name, [])
         labels = {**(rules[0].labels if rules else {}), "alertname": spec.name}
@@ -550,7 +511,8 @@ def test_alertmanager_routes_the_alerts(alertmanager, prometheus, release_settin
 
 
 @pytest.mark.release_item("alerts")
-def test_no_critical_alert_is_firing(prometheus, release_settings, evidence, request):
+def test_no_critical_alert_is_firing(prometheus: PrometheusProbe, release_settings: Settings,
+                                     evidence: Evidence, request: pytest.FixtureRequest) -> None:
     cfg = release_settings.observability
     severities = cfg.blocking_severities
     alerts = prometheus.alerts()

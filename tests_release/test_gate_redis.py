@@ -1,20 +1,26 @@
 """Gate 1: Redis Persistence — the checklist's items as measured checks."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from pytest_release.evidence import Evidence
 from pytest_release.probes.host import read_file
-from pytest_release.probes.redis import REDIS_DEFAULTS, parse_redis_conf, percentile
+from pytest_release.probes.http_api import FeedbackApi
+from pytest_release.probes.redis import REDIS_DEFAULTS, RedisProbe, parse_redis_conf, percentile
+from pytest_release.settings import Settings
 
 pytestmark = pytest.mark.gate_redis
 
 
-def cli(probe, command: str) -> str:
+def cli(probe: RedisProbe, command: str) -> str:
     return f"redis-cli -u {probe.display_url} {command}"
 
 
 @pytest.mark.release_item("ttl")
-def test_keys_expire_within_ttl_bound(redis_probe, release_settings, evidence):
+def test_keys_expire_within_ttl_bound(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     cfg = release_settings.redis
     audited = 0
     for pattern in cfg.key_patterns:
@@ -23,22 +29,25 @@ def test_keys_expire_within_ttl_bound(redis_probe, release_settings, evidence):
             scan_count=cfg.scan_count,
         )
         audited += audit.scanned
-        evidence.record(f"keys sampled ({pattern})", audit.scanned)
+        evidence.record(f"keys sampled ({pattern})", audit.scanned, subject=pattern)
         if audit.truncated:
-            evidence.record(f"sample capped at redis.sample_size ({pattern})", cfg.sample_size)
+            evidence.record(f"sample capped at redis.sample_size ({pattern})", cfg.sample_size,
+                            subject=pattern)
         if audit.scanned == 0:
             continue
-        evidence.check(f"keys without expiry ({pattern})", audit.no_expiry, "==", 0, soft=True)
+        evidence.check(f"keys without expiry ({pattern})", audit.no_expiry, "==", 0, soft=True,
+                       subject=pattern)
         if audit.no_expiry_examples:
-            evidence.record(f"keys without expiry, examples ({pattern})", audit.no_expiry_examples)
-        evidence.check(
-            f"keys with TTL over the bound ({pattern})", audit.over_bound, "==", 0, soft=True
-        )
+            evidence.record(f"keys without expiry, examples ({pattern})", audit.no_expiry_examples,
+                            subject=pattern)
+        evidence.check(f"keys with TTL over the bound ({pattern})", audit.over_bound, "==", 0,
+                       soft=True, subject=pattern)
         if audit.over_bound_examples:
-            evidence.record(f"keys over the bound, examples ({pattern})", audit.over_bound_examples)
+            evidence.record(f"keys over the bound, examples ({pattern})",
+                            audit.over_bound_examples, subject=pattern)
         if audit.max_ttl is not None:
             evidence.check(f"max TTL ({pattern})", audit.max_ttl, "<=", cfg.ttl_max_seconds,
-                           unit="s", soft=True)
+                           unit="s", soft=True, subject=pattern)
     evidence.reproduce(
         cli(redis_probe, f"--scan --pattern '{cfg.key_patterns[0]}' | head | "
                          f"xargs -n1 redis-cli -u {redis_probe.display_url} TTL")
@@ -51,7 +60,8 @@ def test_keys_expire_within_ttl_bound(redis_probe, release_settings, evidence):
 
 
 @pytest.mark.release_item("maxmemory")
-def test_maxmemory_policy_is_noeviction(redis_probe, release_settings, evidence):
+def test_maxmemory_policy_is_noeviction(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     policy, source = redis_probe.maxmemory_policy()
     reproduce = ("CONFIG GET maxmemory-policy" if source.startswith("CONFIG")
                  else "INFO memory | grep maxmemory_policy")
@@ -61,7 +71,8 @@ def test_maxmemory_policy_is_noeviction(redis_probe, release_settings, evidence)
 
 
 @pytest.mark.release_item("aof")
-def test_aof_is_enabled_and_healthy(redis_probe, release_settings, evidence):
+def test_aof_is_enabled_and_healthy(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     facts = redis_probe.persistence()
     evidence.reproduce(cli(redis_probe, "INFO persistence"))
     # The *_status fields read "ok" even with persistence off: aof_enabled decides.
@@ -81,8 +92,9 @@ def test_aof_is_enabled_and_healthy(redis_probe, release_settings, evidence):
 
 
 @pytest.mark.release_item("persisted_config")
-def test_persisted_config_matches_running_config(redis_probe, redis_host, release_settings,
-                                                 evidence):
+def test_persisted_config_matches_running_config(redis_probe: RedisProbe, redis_host: Any,
+                                                 release_settings: Settings,
+                                                 evidence: Evidence) -> None:
     path = release_settings.redis.config_file
     if not path:
         evidence.not_measured(
@@ -115,14 +127,16 @@ def test_persisted_config_matches_running_config(redis_probe, redis_host, releas
 
 
 @pytest.mark.release_item("retry")
-def test_service_survives_dropped_redis_connections(redis_probe, release_settings, evidence,
-                                                    request):
+def test_service_survives_dropped_redis_connections(redis_probe: RedisProbe,
+                                                    release_settings: Settings,
+                                                    evidence: Evidence,
+                                                    request: pytest.FixtureRequest) -> None:
     if not release_settings.api.url:
         evidence.not_measured(
             "needs the service: set api.url (and api.token) so the check can drop the service's "
             "Redis connections and see it recover; the suite's own client retries with backoff"
         )
-    service = request.getfixturevalue("feedback_api")
+    service: FeedbackApi = request.getfixturevalue("feedback_api")
     name = release_settings.redis.service_client_name
     warmup = service.post_feedback()
     evidence.record("warm-up POST status", warmup.status_code)
@@ -139,7 +153,8 @@ def test_service_survives_dropped_redis_connections(redis_probe, release_setting
 
 
 @pytest.mark.release_item("p95")
-def test_p95_latency_is_under_threshold(redis_probe, release_settings, evidence):
+def test_p95_latency_is_under_threshold(redis_probe: RedisProbe, release_settings: Settings,
+                                  evidence: Evidence) -> None:
     cfg = release_settings.redis
     timings = redis_probe.round_trip_ms(cfg.latency_samples)
     evidence.record("round trips", len(timings))

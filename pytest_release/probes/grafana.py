@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..settings import safe_url
-from . import ProbeUnavailable, require
+from ..redact import safe_url
+from . import ProbeUnavailable, _http
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,6 @@ class GrafanaProbe:
         self.display_url = safe_url(self.url)
         self.timeout_s = timeout_s
         self._token = token
-        self._requests = require("requests", "requests")
 
     def dashboard(self, uid: str) -> Dashboard | None:
         """The dashboard with ``uid``; None when Grafana answers 404."""
@@ -188,16 +187,13 @@ class GrafanaProbe:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         path = f"/api/dashboards/uid/{uid}"
-        try:
-            response = self._requests.get(self.url + path, headers=headers, timeout=self.timeout_s)
-        except self._requests.RequestException as exc:
-            raise ProbeUnavailable(f"Grafana at {self.display_url} is unreachable: {exc}") from None
+        response = _http.send("GET", self.url + path, timeout_s=self.timeout_s,
+                              what="Grafana at", display_url=self.display_url, headers=headers)
         if response.status_code == 404:
             return None
         if response.status_code in (401, 403):
             raise ProbeUnavailable(
-                f"Grafana {self.display_url} refused {path} (HTTP {response.status_code}): check "
-                "observability.grafana_token (a service account token with dashboards:read)")
+                f"Grafana {self.display_url} refused {path} (HTTP {response.status_code})")
         if response.status_code != 200:
             raise ProbeUnavailable(f"Grafana {self.display_url}{path} answered HTTP "
                                    f"{response.status_code}")
@@ -252,3 +248,28 @@ def label_values_query(query: str) -> tuple[str | None, str] | None:
     if not match:
         return None
     return match.group("metric"), match.group("label")
+
+
+def builtin_variables(*, interval_s: float, range_s: float,
+                      scrape_interval_s: float | None) -> dict[str, tuple[str, ...]]:
+    """Grafana's built-in ``$__interval``, ``$__rate_interval``, ``$__range`` values.
+
+    ``$__rate_interval`` = max(``$__interval`` + scrape interval, 4 × scrape interval), with
+    Prometheus's default scrape interval (15 s) when the target's is unknown.
+    """
+    scrape = scrape_interval_s or 15.0
+    rate = max(interval_s + scrape, 4 * scrape)
+    return {
+        "__interval": (_prom_duration(interval_s),),
+        "__interval_ms": (str(int(interval_s * 1000)),),
+        "__rate_interval": (_prom_duration(rate),),
+        "__range": (_prom_duration(range_s),),
+        "__range_s": (str(int(range_s)),),
+        "__range_ms": (str(int(range_s * 1000)),),
+    }
+
+
+def _prom_duration(seconds: float) -> str:
+    from .prometheus.promql import format_duration
+
+    return format_duration(seconds)

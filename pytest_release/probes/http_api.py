@@ -10,10 +10,13 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import ProbeUnavailable, require
+from ..redact import safe_url
+from . import ProbeUnavailable, _http, require
 
 if TYPE_CHECKING:
     import requests
+
+    from ..settings import ApiSettings
 
 #: The checklist's own validation payload.
 VALID_FEEDBACK: dict[str, Any] = {
@@ -33,6 +36,11 @@ class FeedbackApi:
         self.token = token
         self.timeout_s = timeout_s
         self.session: requests.Session = self._requests.Session()
+
+    @classmethod
+    def from_settings(cls, url: str, api: ApiSettings) -> FeedbackApi:
+        """The client for ``url`` with the path, token and timeout of an ``[api]`` table."""
+        return cls(url, feedback_path=api.feedback_path, token=api.token, timeout_s=api.timeout_s)
 
     @property
     def feedback_url(self) -> str:
@@ -54,14 +62,9 @@ class FeedbackApi:
         if json_body is not None:
             data = json.dumps(json_body)
             all_headers.setdefault("Content-Type", "application/json")
-        try:
-            return (session or self.session).request(
-                method, url, headers=all_headers, data=data, timeout=self.timeout_s,
-                allow_redirects=False,
-            )
-        except self._requests.RequestException as exc:
-            reason = type(exc).__name__
-            raise ProbeUnavailable(f"{method} {url} failed: {reason}") from None
+        return _http.send(method, url, timeout_s=self.timeout_s, what="service at",
+                          display_url=safe_url(url), session=session or self.session,
+                          headers=all_headers, data=data)
 
     def post_feedback(self, payload: Mapping[str, Any] | None = None, *,
                       token: str | None | bool = True,

@@ -12,12 +12,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import safe_url
-from . import ProbeUnavailable, require
+from ..redact import safe_url
+from . import _http, require
 
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
                          "ES256", "ES384", "ES512", "EdDSA")
+#: The key type each algorithm family signs with (RFC 7518 §3.1, RFC 8037).
+_ALG_KTY = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+def kty_for_alg(alg: str) -> str | None:
+    """The ``kty`` a key declaring ``alg`` must have (``RS256`` → ``RSA``); None if unknown."""
+    return _ALG_KTY.get(alg[:2])
 
 
 @dataclass(frozen=True)
@@ -93,11 +100,8 @@ def parse_jwks(body: str, document: JwksDocument) -> JwksDocument:
 
 def fetch_jwks(url: str, *, timeout_s: float = 5.0) -> JwksDocument:
     """GET the key set; unreachable → ProbeUnavailable; a bad document → ``error``."""
-    requests_mod = require("requests", "requests")
-    try:
-        response = requests_mod.get(url, timeout=timeout_s, headers={"Accept": "application/json"})
-    except requests_mod.RequestException as exc:
-        raise ProbeUnavailable(f"JWKS endpoint {safe_url(url)} is unreachable: {exc}") from None
+    response = _http.send("GET", url, timeout_s=timeout_s, what="JWKS endpoint",
+                          display_url=safe_url(url), headers={"Accept": "application/json"})
     document = JwksDocument(safe_url(url), response.status_code,
                             response.headers.get("Content-Type", ""),
                             response.headers.get("Cache-Control"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..verdict import Measurement
+from ..verdict import CheckRecord, Measurement
 
 STATUS_ICON = {"passed": "✅", "failed": "❌", "incomplete": "⚠️", "not_run": "⏭️"}
 VERDICT_ICON = {"APPROVED": "✅", "REJECTED": "❌", "INCOMPLETE": "⚠️"}
@@ -41,3 +41,10 @@ def fmt_measurement(m: Measurement) -> str:
     if m.op is not None:
         text += f" ({m.op} {fmt_value(m.threshold, m.unit)})"
     return text
+
+
+def source_text(check: CheckRecord) -> str:
+    """``snapshot (/path/to/dir)``: where the check's facts came from ("" when it named none)."""
+    if not check.source:
+        return ""
+    return f"{check.source} ({check.source_detail})" if check.source_detail else check.source

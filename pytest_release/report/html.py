@@ -1,7 +1,7 @@
 """The sign-off block at the top of the pytest-html report (registered only with pytest-html).
 
 pytest-html 4 escapes neither summary strings nor table cells: every value here goes through
-``html.escape`` (after redaction), and attached SVGs are embedded as base64 ``<img>`` data URIs
+``html.escape`` (the SignOff arrives redacted), and attached SVGs are embedded as base64 ``<img>`` data URIs
 so that no markup from a target can ever execute.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import CheckRecord, SignOff
-from . import STATUS_ICON, fmt_value
+from . import STATUS_ICON, fmt_value, source_text
 
 if TYPE_CHECKING:
     from ..collector import SignOffCollector
@@ -36,7 +36,7 @@ _CSS = """
 """
 
 
-def _measurements(check: CheckRecord, e: Callable[[Any], str]) -> tuple[str, str]:
+def _measurements(check: CheckRecord) -> tuple[str, str]:
     measured, thresholds = [], []
     for m in check.measurements:
         cls = ' class="ok-false"' if m.ok is False else ""
@@ -47,9 +47,12 @@ def _measurements(check: CheckRecord, e: Callable[[Any], str]) -> tuple[str, str
     return "".join(measured) or "—", "".join(thresholds) or "—"
 
 
-def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
-    def e(value: Any) -> str:
-        return escape(redact(str(value)), quote=True)
+def e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def render(signoff: SignOff) -> str:
+    """The sign-off block of an (already redacted) sign-off."""
 
     release = signoff.release
     rows = []
@@ -67,15 +70,17 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
             f'<td class="st-{e(gate.status)}">{e(gate.status)}</td><td colspan="3">{e(gate.reason)}</td></tr>'
         )
         for check in gate.checks:
-            measured, thresholds = _measurements(check, e)
+            measured, thresholds = _measurements(check)
             outcome = check.effective_outcome
             label = outcome if check.measured or outcome != "passed" else "passed (no evidence)"
             message = f"<div>{e(check.message)}</div>" if check.message else ""
             message += "".join(f'<div class="contract-note">{e(n)}</div>'  # contract (issue 12)
                                for n in item_notes_by_check.get(check.nodeid, []))
+            if check.source:
+                message += f'<div class="source">source: {e(source_text(check))}</div>'
             pictures = "".join(
                 f'<img alt="{e(a.name)}" src="data:{e(a.media_type)};base64,'
-                f'{base64.b64encode(redact(a.content).encode()).decode()}">'
+                f'{base64.b64encode(a.content.encode()).decode()}">'
                 for a in check.attachments if a.media_type.startswith("image/")
             )
             rows.append(
@@ -123,4 +128,4 @@ class HtmlSignOff:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: Any) -> None:
-        prefix.append(render(self.collector.signoff(), self.collector.settings.redact))
+        prefix.append(render(self.collector.signoff()))

@@ -6,11 +6,10 @@ stand beside it; the date is the real UTC time of the sign-off, not ``$(date)``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import ItemResult, SignOff
-from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement
+from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement, source_text
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
@@ -32,42 +31,45 @@ def code(text: object) -> str:
     return f"`{flat}`"
 
 
-def _item_line(item: ItemResult, redact: Callable[[str], str]) -> str:
+def _item_line(item: ItemResult) -> str:
     box = "x" if item.status == "passed" else " "
     line = f"- [{box}] {md(item.text)}"
     measured = [fmt_measurement(m) for c in item.checks for m in c.measurements if m.op is not None]
     if item.status != "passed":
         line += f" — **{ITEM_LABEL[item.status]}**"
     if measured:
-        line += " — " + "; ".join(code(redact(m)) for m in measured[:6])
+        line += " — " + "; ".join(code(m) for m in measured[:6])
         if len(measured) > 6:
             line += f"; … ({len(measured) - 6} more)"
+    sources = sorted({source_text(c) for c in item.checks if c.source})
+    if sources:
+        line += "  \n  _source: " + "; ".join(md(t) for t in sources) + "_"
     reasons = [c.message for c in item.checks if c.message and item.status != "passed"]
     if reasons:
-        line += f"  \n  _{md(redact(reasons[0]))}_"
+        line += f"  \n  _{md(reasons[0])}_"
     if item.status == "failed":
         # Context beside the failing numbers: which keys, which codes (e.g. keys without TTL).
         context = [fmt_measurement(m) for c in item.checks for m in c.measurements
                    if m.op is None and isinstance(m.value, list)]
         for text in context[:3]:
-            line += f"  \n  {code(redact(text))}"
+            line += f"  \n  {code(text)}"
     if item.status == "not_run" and not item.checks:
         line += " — no check ran"
     for note in item_notes(item):  # contract (issue 12): deviation, waiver, attestation
-        line += f"  \n  {md(redact(note))}"
+        line += f"  \n  {md(note)}"
     return line
 
 
-def _contract_section(signoff: SignOff, redact: Callable[[str], str]) -> list[str]:
+def _contract_section(signoff: SignOff) -> list[str]:
     """contract (issue 12): deviations, waivers, attestations, baseline, uncovered lines."""
     lines = summary_lines(signoff)
     if not lines:
         return []
     return ["## Deviations, Waivers, Attestations, Baseline", "",
-            *[f"- {md(redact(line))}" for line in lines], ""]
+            *[f"- {md(line)}" for line in lines], ""]
 
 
-def _team_layout(signoff: SignOff, redact: Callable[[str], str]) -> str | None:
+def _team_layout(signoff: SignOff) -> str | None:
     """contract (issue 12): the team's own checklist, ticked from measurement."""
     from ..checklist_source import render as render_team
 
@@ -81,18 +83,19 @@ def _team_layout(signoff: SignOff, redact: Callable[[str], str]) -> str | None:
         for target in line.targets:
             item = items.get(target)
             if item is not None:
-                found += [code(redact(fmt_measurement(m))) for c in item.checks
+                found += [code(fmt_measurement(m)) for c in item.checks
                           for m in c.measurements if m.op is not None][:3]
-                found += [md(redact(n)) for n in item_notes(item)]
+                found += [md(n) for n in item_notes(item)]
         notes[line.id] = found
     body = render_team(result.checklist, signoff, covered=dict(result.covered), notes=notes)
-    verdict = (f"> **pytest-release {md(redact(str(signoff.release.get('version'))))}: "
-               f"{verdict_line(signoff)}** — {md(redact(signoff.reason))}")
-    return redact("\n".join([verdict, "", body, *_contract_section(signoff, redact)]))
+    verdict = (f"> **pytest-release {md(str(signoff.release.get('version')))}: "
+               f"{verdict_line(signoff)}** — {md(signoff.reason)}")
+    return "\n".join([verdict, "", body, *_contract_section(signoff)])
 
 
-def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
-    team = _team_layout(signoff, redact)  # contract (issue 12): --release-checklist-source
+def render(signoff: SignOff) -> str:
+    """The checklist of an (already redacted) sign-off."""
+    team = _team_layout(signoff)  # contract (issue 12): --release-checklist-source
     if team is not None:
         return team
     release = signoff.release
@@ -101,17 +104,17 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
     date = signoff.generated_at.replace("T", " ").replace("Z", " UTC")
     icon = VERDICT_ICON[signoff.verdict]
     out = [
-        f"# {md(redact(str(version)))} Release Checklist - {verdict_line(signoff)} {icon}",
+        f"# {md(str(version))} Release Checklist - {verdict_line(signoff)} {icon}",
         "",
         "## Release Metadata",
-        f"- **Version**: {md(redact(str(version)))}",
-        f"- **Commit**: {md(redact(str(commit)))}",
+        f"- **Version**: {md(str(version))}",
+        f"- **Commit**: {md(str(commit))}",
     ]
     if release.get("image"):
-        out.append(f"- **Image**: {md(redact(str(release['image'])))}")
+        out.append(f"- **Image**: {md(str(release['image']))}")
     out += [
         f"- **Date**: {date}",
-        f"- **Status**: {verdict_line(signoff)} — {md(redact(str(signoff.reason)))}",
+        f"- **Status**: {verdict_line(signoff)} — {md(str(signoff.reason))}",
         "",
         "## Pre-Deployment Gates (ALL MUST PASS)",
         "",
@@ -120,14 +123,14 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         if gate.gate.stage != "pre-deployment":  # issue 10: stages have their own sections
             continue
         out.append(f"### {STATUS_ICON[gate.status]} Gate {gate.gate.number}: {gate.gate.title}")
-        out.append(f"_Status: {gate.status.replace('_', ' ')} — {md(redact(str(gate.reason)))}_")
+        out.append(f"_Status: {gate.status.replace('_', ' ')} — {md(str(gate.reason))}_")
         out.append("")
-        out += [_item_line(item, redact) for item in gate.items]
+        out += [_item_line(item) for item in gate.items]
         commands = list(gate.gate.validation)
         for check in gate.checks:
             # One line each: a reproduce command built from target data must not open a new
             # Markdown block (or tick a box) by carrying newlines.
-            command = " ".join(redact(check.reproduce or "").split())
+            command = " ".join((check.reproduce or "").split())
             if command and command not in commands:
                 commands.append(command)
         longest = max((len(run) for c in commands for run in re.findall(r"`+", c)), default=0)
@@ -136,15 +139,15 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
     # -- issue 10: Deployment Plan ... Success Criteria, in the checklist's order ----------------
     from .markdown_stages import render_stages
 
-    out += render_stages(signoff, lambda item: _item_line(item, redact))
+    out += render_stages(signoff, _item_line)
     # -- end issue 10 -------------------------------------------------------------------------------
-    out += _contract_section(signoff, redact)  # contract (issue 12)
+    out += _contract_section(signoff)  # contract (issue 12)
     totals = signoff.totals
     out += [
         "## Sign-Off",
         "",
-        f"**Version**: {md(redact(str(version)))}  ",
-        f"**Commit**: {md(redact(str(commit)))}  ",
+        f"**Version**: {md(str(version))}  ",
+        f"**Commit**: {md(str(commit))}  ",
         f"**Date**: {date}  ",
         f"**Checks**: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
         f"{totals.get('error', 0)} errors, {totals.get('skipped', 0)} skipped, "
@@ -154,9 +157,9 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
         "---",
         "",
         f"**RECOMMENDATION: {signoff.recommendation}**"  # issue 10: follows the stage reached
-        f" — stage {signoff.stage}; {md(redact(str(signoff.reason)))}",
+        f" — stage {signoff.stage}; {md(str(signoff.reason))}",
         "",
         "_Generated by pytest-release. Every ticked box is a check that ran and was measured._",
         "",
     ]
-    return redact("\n".join(out))
+    return "\n".join(out)

@@ -1,16 +1,11 @@
 """The terminal summary: one line per gate, the failing checks, the verdict."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import pytest
 
 from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import SignOff
-from . import fmt_measurement
-
-
-def _safe(text: str) -> str:
-    """Control characters from targets or files neutralised (no terminal escape sequences)."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+from . import fmt_measurement, source_text
 
 _MARKUP = {"passed": {"green": True}, "failed": {"red": True}, "incomplete": {"yellow": True},
            "not_run": {"yellow": True}}
@@ -19,17 +14,22 @@ _VERDICT_MARKUP = {"APPROVED": {"green": True, "bold": True},
                    "INCOMPLETE": {"yellow": True, "bold": True}}
 
 
-def write(signoff: SignOff, tr: object, redact: Callable[[str], str]) -> None:
-    """Write to a pytest TerminalReporter."""
+def _flat(text: str) -> str:
+    """One terminal line: control characters from a target never move the cursor."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
+    """Write an (already redacted) sign-off to a pytest TerminalReporter."""
     version = signoff.release.get("version") or "?"
-    tr.write_sep("=", f"release sign-off {version}")  # type: ignore[attr-defined]
+    tr.write_sep("=", _flat(f"release sign-off {version}"))
     for gate in signoff.gates:
         counts = {o: sum(1 for c in gate.checks if c.effective_outcome == o)
                   for o in ("passed", "failed", "error", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no checks"
-        tr.write(f"{gate.gate.label} {gate.gate.title:<20} ")  # type: ignore[attr-defined]
-        tr.write(f"{gate.status:<11}", **_MARKUP[gate.status])  # type: ignore[attr-defined]
-        tr.line(f" {summary}")  # type: ignore[attr-defined]
+        tr.write(f"{gate.gate.label} {gate.gate.title:<20} ")
+        tr.write(f"{gate.status:<11}", **_MARKUP[gate.status])
+        tr.line(f" {summary}")
         for check in gate.checks:
             if check.effective_outcome == "passed" and check.measured:
                 continue
@@ -37,15 +37,15 @@ def write(signoff: SignOff, tr: object, redact: Callable[[str], str]) -> None:
                 continue
             bad = [fmt_measurement(m) for m in check.measurements if m.ok is False]
             detail = "; ".join(bad) or (check.message or "not measured")
-            tr.line(redact(f"    {check.effective_outcome:<8} {check.title}: {detail}"))  # type: ignore[attr-defined]
-        # --- contract (issue 12): deviation / waived / attested beside the item ----------------
+            source = f" [{source_text(check)}]" if check.source else ""
+            tr.line(_flat(f"    {check.effective_outcome:<8} {check.title}{source}: {detail}"))
+        # deviation / waived / attested beside the item (issue 12)
         for item in gate.items:
             for note in item_notes(item):
-                tr.line(_safe(redact(f"    {item.status:<8} {item.text}: {note}")))  # type: ignore[attr-defined]
+                tr.line(_flat(f"    {item.status:<8} {item.text}: {note}"))
     for line in summary_lines(signoff):
-        tr.line(_safe(redact(f"  {line}")))  # type: ignore[attr-defined]
-    # --- end contract --------------------------------------------------------------------------
-    tr.write("verdict: ")  # type: ignore[attr-defined]
-    tr.write(verdict_line(signoff), **_VERDICT_MARKUP[signoff.verdict])  # type: ignore[attr-defined]
-    tr.line(redact(f" ({signoff.reason})"))  # type: ignore[attr-defined]
-    tr.line(f"recommendation: {signoff.recommendation} (stage {signoff.stage})")  # type: ignore[attr-defined]  # issue 10
+        tr.line(_flat(f"  {line}"))
+    tr.write("verdict: ")
+    tr.write(_flat(verdict_line(signoff)), **_VERDICT_MARKUP[signoff.verdict])
+    tr.line(_flat(f" ({signoff.reason})"))
+    tr.line(f"recommendation: {signoff.recommendation} (stage {signoff.stage})")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.release import check, item_statuses, measurement, output
+from support.run import check, item_statuses, measurement, output
 
 from pytest_release.bundled import examples_path
 from pytest_release.demo.history import start_history_prometheus

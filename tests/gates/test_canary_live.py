@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.release import check, item_statuses, output
+from support.run import check, item_statuses, output
 
 from pytest_release.bundled import examples_path
 from pytest_release.demo.history import start_live_canary

@@ -15,7 +15,7 @@ import pytest
 # imported a second time in one process (the registry client imports requests lazily).
 import requests  # noqa: F401
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: F401
-from helpers.release import check, gate, item_statuses, measurement, output
+from support.run import check, gate, item_statuses, measurement, output
 
 from pytest_release.demo.gitops import (
     FAULTS,

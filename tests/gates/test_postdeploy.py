@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.release import check, gate, item_statuses, measurement, output
+from support.run import check, gate, item_statuses, measurement, output
 
 from pytest_release.demo.history import OTHER_DIGEST, release_image, start_history_prometheus
 from pytest_release.demo.observability import PrometheusServer

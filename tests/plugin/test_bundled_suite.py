@@ -7,7 +7,7 @@ in a wheel: tests/e2e/test_wheel_install.py runs the same from an installed whee
 from __future__ import annotations
 
 import pytest
-from helpers.release import VERSION, output, prepare
+from support.run import VERSION, output, prepare
 
 from pytest_release.bundled import suite_path
 

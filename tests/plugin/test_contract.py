@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import stack_fixtures
-from helpers.release import gate, item, output
+from support.run import gate, item, output
 from stack_fixtures import Stack
 
 from pytest_release.bundled import examples_path

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.release import VERSION, output, prepare
+from support.run import VERSION, output, prepare
 
 #: Nothing listens on port 1: Gate 1 ends not measured at once, no redis-server needed.
 DOWN = ("--release-set", "redis.url=redis://127.0.0.1:1/0")

@@ -418,7 +418,7 @@ def test_a_missing_kubernetes_client_says_what_to_install(monkeypatch: pytest.Mo
 
 
 def test_the_plugin_does_not_import_the_kubernetes_client() -> None:
-    code = ("import sys, pytest_release.plugin, pytest_release.fixtures_cluster, "
+    code = ("import sys, pytest_release.plugin, pytest_release.fixtures.cluster, "
             "pytest_release.probes.cluster, pytest_release.settings; "
             "sys.exit('kubernetes' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -1,0 +1,130 @@
+"""One HTTP helper for every probe: a TOTAL wall-clock deadline per call, one error mapping.
+
+``requests``' own ``timeout`` bounds the connect and each socket read, so a server that trickles
+its headers or body a byte at a time could hold a check for ever. Here every call has one
+deadline: the request runs in a daemon thread (connect, headers) and streams its body while
+checking a monotonic clock; the caller waits at most ``timeout_s`` and then gets
+:class:`ProbeUnavailable`, whatever the server does. Every failure is reported the same way:
+``<what> <display url> is unreachable: <reason>`` (never the exception text, which can carry
+credentials from the URL).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import ProbeUnavailable, require
+
+if TYPE_CHECKING:
+    import requests
+
+#: Largest body a probe reads (a metrics exposition or a dashboard is far smaller).
+MAX_BYTES = 32 << 20
+_CHUNK = 64 << 10
+
+
+class _Outcome:
+    __slots__ = ("response", "error", "done")
+
+    def __init__(self) -> None:
+        self.response: requests.Response | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    what: str,
+    display_url: str | None = None,
+    session: requests.Session | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Any = None,
+    data: bytes | str | None = None,
+    allow_redirects: bool = False,
+    max_bytes: int = MAX_BYTES,
+) -> requests.Response:
+    """``method url`` with its body read, all within ``timeout_s`` seconds of wall clock.
+
+    Any status code is returned (a 500 is a fact); only "no answer" raises
+    :class:`ProbeUnavailable`: refused, reset, DNS, TLS, the deadline, a body over ``max_bytes``.
+    """
+    requests_mod = require("requests", "requests")
+    shown = display_url or url
+    deadline = time.monotonic() + timeout_s
+    outcome = _Outcome()
+    client = session if session is not None else requests_mod
+
+    def work() -> None:
+        try:
+            response = client.request(
+                method, url, headers=dict(headers or {}), params=params, data=data,
+                timeout=(timeout_s, timeout_s), allow_redirects=allow_redirects, stream=True)
+            try:
+                chunks, size = [], 0
+                for chunk in response.iter_content(_CHUNK):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _TooLarge(size)
+                    if time.monotonic() > deadline:
+                        raise _Late()
+                response._content = b"".join(chunks)
+            finally:
+                response.close()
+            outcome.response = response
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome.error = exc
+        finally:
+            outcome.done.set()
+
+    thread = threading.Thread(target=work, name=f"http {method} {shown}", daemon=True)
+    thread.start()
+    if not outcome.done.wait(max(0.0, deadline - time.monotonic())) or isinstance(
+            outcome.error, _Late):
+        raise ProbeUnavailable(f"{what} {shown} is unreachable: {method} did not complete "
+                               f"within {timeout_s:g} s")
+    if outcome.error is not None:
+        if isinstance(outcome.error, _TooLarge):
+            raise ProbeUnavailable(f"{what} {shown} answered more than {max_bytes} bytes")
+        raise ProbeUnavailable(f"{what} {shown} is unreachable: {method} failed: "
+                               f"{_reason(outcome.error)}") from None
+    assert outcome.response is not None
+    return outcome.response
+
+
+def get_json(url: str, *, timeout_s: float, what: str, display_url: str | None = None,
+             session: requests.Session | None = None, headers: Mapping[str, str] | None = None,
+             params: Any = None) -> tuple[requests.Response, Any]:
+    """GET ``url``: (response, parsed JSON body or None when the body is not JSON)."""
+    response = send("GET", url, timeout_s=timeout_s, what=what, display_url=display_url,
+                    session=session, headers={"Accept": "application/json", **(headers or {})},
+                    params=params)
+    try:
+        return response, response.json()
+    except ValueError:
+        return response, None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Late(Exception):
+    pass
+
+
+def _reason(exc: BaseException) -> str:
+    """The kind of failure, without the exception's text (it can repeat the URL's secrets)."""
+    name = type(exc).__name__
+    cause = exc
+    seen = 0
+    while cause.__context__ is not None and seen < 8:  # the socket error inside urllib3's
+        cause = cause.__context__
+        seen += 1
+    inner = type(cause).__name__
+    return name if inner == name else f"{name} ({inner})"

@@ -1,0 +1,202 @@
+"""Read, interpolate, type-check and freeze the settings (TOML + ``--release-set`` + ``--release``).
+
+Every problem is collected and reported at once as ``file:key: what is wrong (how to fix)``.
+Values that came from ``${ENV_VAR}`` interpolation, fields marked secret and URL passwords are
+remembered as secrets (:class:`~pytest_release.redact.Redactor` masks them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..redact import MIN_SECRET_LENGTH, redact
+from .kinds import KINDS, Context, KindError
+from .schema import SECTIONS, Settings
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SettingsError(Exception):
+    """All configuration problems found, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``redis.p95_ms=100`` → ("redis.p95_ms", 100); values are TOML literals or bare strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--release-set {text!r}: expected KEY=VALUE, e.g. load.p95_ms=100")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.secrets: set[str] = set()
+
+    def interpolate(self, value: Any, where: str, env: Mapping[str, str]) -> Any:
+        if isinstance(value, str) and _ENV_REF.search(value):
+            def sub(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name not in env:
+                    self.problems.append(
+                        f"{where}: environment variable {name} is not set "
+                        f"(export {name}=... or change the value)"
+                    )
+                    return ""
+                if len(env[name]) >= MIN_SECRET_LENGTH:
+                    self.secrets.add(env[name])
+                return env[name]
+
+            return _ENV_REF.sub(sub, value)
+        if isinstance(value, list):
+            return [self.interpolate(v, where, env) for v in value]
+        return value
+
+    def convert(self, value: Any, f: dataclasses.Field[Any], where: str, base: Path) -> Any:
+        meta = f.metadata
+        if value is None and f.default is None:
+            return None
+        ctx = Context(base)
+        try:
+            value = KINDS[meta["kind"]](value, ctx)
+            _check_limits(value, meta)
+        except KindError as exc:
+            self.problems.append(f"{where}: {exc}")
+            return dataclasses.MISSING
+        self.secrets.update(ctx.secrets)
+        if meta["secret"] and isinstance(value, str) and value:
+            self.secrets.add(value)
+        return value
+
+
+def _check_limits(value: Any, meta: Mapping[str, Any]) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if meta["min"] is not None and value < meta["min"]:
+            raise KindError(f"{value} is below the minimum {meta['min']}")
+        if meta["max"] is not None and value > meta["max"]:
+            raise KindError(f"{value} is above the maximum {meta['max']}")
+    if meta["choices"] and value not in meta["choices"]:
+        raise KindError(f"{value!r} is not one of {', '.join(meta['choices'])}")
+
+
+def load_settings(
+    *,
+    path: Path | None,
+    path_is_explicit: bool,
+    overrides: list[str],
+    version: str | None,
+    rootdir: Path,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, interpolate, type-check and freeze the settings. Raises SettingsError."""
+    env = os.environ if env is None else env
+    builder = _Builder()
+    raw: dict[str, dict[str, tuple[Any, str, Path]]] = {name: {} for name in SECTIONS}
+    source = None
+    if path is not None:
+        if not path.is_file():
+            if path_is_explicit:
+                raise SettingsError(
+                    [f"{path}: --release-config file not found (check the path, or omit the option)"]
+                )
+        else:
+            source = str(path)
+            _read_file(path, raw, builder)
+    for text in overrides:
+        try:
+            dotted, value = parse_override(text)
+        except ValueError as exc:
+            builder.problems.append(str(exc))
+            continue
+        section, _, key = dotted.partition(".")
+        where = f"--release-set {dotted}"
+        if section not in SECTIONS or not key:
+            builder.problems.append(
+                f"{where}: unknown key (use TABLE.KEY with TABLE one of {', '.join(SECTIONS)})"
+            )
+            continue
+        raw[section][key] = (value, where, rootdir)
+    if version is not None:
+        raw["release"]["version"] = (version, "--release", rootdir)
+
+    sections: dict[str, Any] = {}
+    provenance: dict[str, str] = {}  # contract (issue 12)
+    for name, cls in SECTIONS.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, (value, where, base) in raw[name].items():
+            if key not in fields:
+                hint = _closest(key, list(fields))
+                builder.problems.append(f"{where}: unknown key{hint}")
+                continue
+            value = builder.interpolate(value, where, env)
+            converted = builder.convert(value, fields[key], where, base)
+            if converted is not dataclasses.MISSING:
+                values[key] = converted
+                provenance[f"{name}.{key}"] = _where_set(where, rootdir)  # contract (issue 12)
+        for key, f in fields.items():
+            # Relative default paths (the bundled k6 script) are relative to the rootdir.
+            if key not in values and f.metadata["kind"] == "path" and isinstance(f.default, str):
+                values[key] = str(rootdir / f.default)
+        sections[name] = cls(**values)
+    if builder.problems:
+        raise SettingsError([redact(p, builder.secrets) for p in builder.problems])
+    base_dir = str(Path(source).parent) if source else str(rootdir)
+    return Settings(**sections, source=source, secrets=frozenset(builder.secrets),
+                    base_dir=base_dir, provenance=provenance)
+
+
+def _where_set(where: str, rootdir: Path) -> str:
+    """``/root/release.toml: redis.ttl`` -> ``release.toml:redis.ttl``; options stay as they are."""
+    path, sep, key = where.partition(": ")
+    if not sep:
+        return where.split(" ")[0]  # "--release-set redis.ttl" -> "--release-set"
+    try:
+        shown = str(Path(path).resolve().relative_to(rootdir.resolve()))
+    except ValueError:
+        shown = path
+    return f"{shown}:{key}"
+
+
+def _read_file(path: Path, raw: dict[str, dict[str, tuple[Any, str, Path]]],
+               builder: _Builder) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([f"{path}: not valid TOML: {exc}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError([f"{path}: cannot be read: {exc}"]) from None
+    for section, table in data.items():
+        if section not in SECTIONS:
+            builder.problems.append(
+                f"{path}: [{section}]: unknown table{_closest(section, list(SECTIONS))}"
+            )
+            continue
+        if not isinstance(table, dict):
+            builder.problems.append(f"{path}: {section}: expected a table [{section}]")
+            continue
+        for key, value in table.items():
+            raw[section][key] = (value, f"{path}: {section}.{key}", path.parent)
+
+
+def _closest(key: str, known: list[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(key, known, n=1)
+    if match:
+        return f" (did you mean {match[0]!r}?)"
+    return f" (known: {', '.join(known)})" if known else " (this table takes no keys yet)"

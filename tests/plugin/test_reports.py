@@ -1,0 +1,200 @@
+"""The Markdown checklist and the HTML sign-off block, rendered from real runs."""
+from __future__ import annotations
+
+import html
+import re
+
+from support.run import gate, output, prepare
+from pytest_release.gates import GATES
+from pytest_release.report.markdown import md
+
+WEEK = 7 * 24 * 3600
+XSS_KEY = "feedback:<script>alert(1)</script>"
+BANNER = "`</code><script>alert(2)</script><img src=x onerror=alert(3)>"
+
+OUTCOMES_GATE = '''
+import pytest
+
+pytestmark = pytest.mark.gate_api
+
+
+@pytest.mark.release_item("schema")
+def test_measured_pass(evidence):
+    evidence.check("invalid bodies rejected", 12, "==", 12)
+
+
+@pytest.mark.release_item("jwt")
+def test_pass_without_evidence():
+    pass
+
+
+@pytest.mark.release_item("rate_limit")
+def test_pass_with_context_only(evidence):
+    evidence.record("budget", 100)
+
+
+@pytest.mark.release_item("error_codes")
+def test_not_measured(evidence):
+    evidence.not_measured("no target")
+
+
+@pytest.mark.release_item("metrics_labels")
+def test_measured_failure(evidence):
+    evidence.check("server banner", {banner!r}, "==", "redis")
+
+
+@pytest.mark.release_item("stored_ttl")
+@pytest.mark.xfail(reason="known")
+def test_expected_failure(evidence):
+    evidence.check("stored", 1, "==", 2)
+'''.format(banner=BANNER)
+
+
+def checklist_lines(pytester):
+    return (pytester.path / "checklist.md").read_text().splitlines()
+
+
+def item_line(lines, text):
+    found = [line for line in lines if re.match(r"- \[[ x]\] " + re.escape(md(text)) + r"( |$)", line)]
+    assert len(found) == 1, (text, found)
+    return found[0]
+
+
+def assert_boxes_follow_the_model(lines, signoff):
+    """A box is ticked exactly for items the model calls passed — all checks measured passes."""
+    for g in signoff["gates"]:
+        checks = {c["nodeid"]: c for c in g["checks"]}
+        for i in g["items"]:
+            ticked = item_line(lines, i["text"]).startswith("- [x] ")
+            assert ticked == (i["status"] == "passed"), (i, item_line(lines, i["text"]))
+            if ticked:
+                assert i["checks"]
+                for nodeid in i["checks"]:
+                    assert checks[nodeid]["outcome"] == "passed" and checks[nodeid]["measured"]
+                    assert all(m["ok"] is not False for m in checks[nodeid]["measurements"])
+
+
+def test_markdown_has_the_layout_of_the_seed_checklist(redis_server, run_release, pytester,
+                                                      redis_release_args):
+    server = redis_server(appendonly="yes")
+    client = server.client()
+    for i in range(10):
+        client.set(f"feedback:{i}", "{}", ex=WEEK)
+    result, signoff = run_release(*redis_release_args(server), "--release-checklist", "checklist.md",
+                                  "--release-set", "release.commit=98ee13c")
+    lines = checklist_lines(pytester)
+    text = "\n".join(lines)
+    assert lines[0] == "# v5.7.1 Release Checklist - INCOMPLETE ⚠️"
+    assert "## Release Metadata" in lines
+    assert "- **Version**: v5.7.1" in lines and "- **Commit**: 98ee13c" in lines
+    assert "$(date)" not in text
+    stamp = signoff["generated_at"].replace("T", " ").replace("Z", " UTC")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", stamp)
+    assert f"- **Date**: {stamp}" in lines
+    assert "## Pre-Deployment Gates (ALL MUST PASS)" in lines
+
+    # issue 10: the checklist's later sections follow the gates, in the seed's order
+    sections = [line for line in lines if line.startswith("## ")]
+    assert sections[sections.index("## Pre-Deployment Gates (ALL MUST PASS)"):] == [
+        "## Pre-Deployment Gates (ALL MUST PASS)", "## Deployment Plan",
+        "## Canary Analysis Templates", "## Rollback Triggers", "## Post-Deployment (24h)",
+        "## Success Criteria", "## Sign-Off"]
+    gates_end = lines.index("## Deployment Plan")
+    headings = [line for line in lines[:gates_end] if line.startswith("### ")]
+    assert [re.sub(r"^### \S+ ", "", h) for h in headings] == [
+        f"Gate {g.number}: {g.title}" for g in GATES]
+    assert headings[0] == "### ⚠️ Gate 1: Redis Persistence"
+
+    assert_boxes_follow_the_model(lines, signoff)
+    assert item_line(lines, "TTL: 7 days configured").startswith("- [x] TTL: 7 days configured — `")
+    assert "`maxmemory-policy = noeviction (== noeviction)`" in item_line(
+        lines, "Maxmemory policy: noeviction")
+    retry = item_line(lines, "Retry strategy: Active")
+    assert retry.startswith("- [ ] Retry strategy: Active — **NOT MEASURED**")
+
+    start = lines.index(headings[0])
+    block = lines[start:lines.index(headings[1])]
+    at = block.index("**Validation:**")
+    assert block[at + 1] == "```bash"
+    assert block[at + 2:at + 5] == ["redis-cli INFO keyspace", "redis-cli CONFIG GET maxmemory-policy",
+                                    "redis-cli CONFIG GET save"]
+    assert "```" in block[at + 5:]
+    assert any(line.startswith(f"redis-cli -u redis://127.0.0.1:{server.port}/0 ")
+               for line in block[at + 5:])  # the measured checks' own reproduce commands
+
+    sign_off = lines[lines.index("## Sign-Off"):]
+    assert "**Version**: v5.7.1  " in sign_off
+    assert f"**Date**: {stamp}  " in sign_off
+    assert "**Status**: ⚠️ INCOMPLETE  " in sign_off
+    assert any(line.startswith("**RECOMMENDATION: DO NOT DEPLOY**") for line in sign_off)
+
+
+def test_box_is_ticked_only_for_a_measured_pass(run_release, pytester):
+    suite = prepare(pytester, modules=())
+    (suite / "test_gate_api.py").write_text(OUTCOMES_GATE)
+    result, signoff = run_release("--release-checklist", "checklist.md", modules=())
+    result.assert_outcomes(passed=3, skipped=1, failed=1, xfailed=1)
+    lines = checklist_lines(pytester)
+    assert_boxes_follow_the_model(lines, signoff)
+    ticked = [line for line in lines if line.startswith("- [x] ")]
+    assert ticked == [item_line(lines, "Zod schema validation active")]
+    for text, label in [("JWT authentication configured", "NOT MEASURED"),
+                        ("Rate limiting enabled", "NOT MEASURED"),
+                        ("Error handling proper 4xx codes", "NOT MEASURED"),
+                        ("Metrics labeled correctly", "FAILED"),
+                        ("Stored records expire within 7 days", "FAILED")]:
+        assert item_line(lines, text).startswith(f"- [ ] {text} — **{label}**")
+    statuses = {i["id"]: i["status"] for i in gate(signoff, "api")["items"]}
+    assert statuses == {"schema": "passed", "jwt": "not_measured", "rate_limit": "not_measured",
+                        "error_codes": "not_measured", "metrics_labels": "failed",
+                        "stored_ttl": "failed"}
+    # no box of an unrun gate is ticked
+    assert all(line.startswith("- [ ] ") for line in lines
+               if line.startswith("- [") and line not in ticked)
+    assert signoff["verdict"] == "REJECTED"
+
+
+def _inert(line: str) -> bool:
+    """No raw HTML outside code spans (inside a code span CommonMark renders text literally)."""
+    outside = re.sub(r"`[^`]*`", "", line)
+    return re.search(r"(?<!\\)<", outside) is None
+
+
+def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
+        redis_server, run_release, pytester, redis_release_args):
+    server = redis_server(appendonly="yes")
+    client = server.client()
+    client.set(XSS_KEY, "{}")  # no TTL: its name becomes an example in the evidence
+    client.set("feedback:ok", "{}", ex=60)
+    suite = prepare(pytester)
+    (suite / "test_gate_api.py").write_text(OUTCOMES_GATE)
+    result, signoff = run_release(*redis_release_args(server), "--release-checklist", "checklist.md",
+                                  "--html", "report.html", "--self-contained-html")
+    ttl = [c for c in gate(signoff, "redis")["checks"] if c["item_id"] == "ttl"][0]
+    examples = [m for m in ttl["measurements"] if m["name"].startswith("keys without expiry, examples")]
+    assert examples[0]["value"] == [XSS_KEY]  # the JSON keeps the data as it is
+
+    report = (pytester.path / "report.html").read_text()
+    for raw in ("<script>alert(1)</script>", "<script>alert(2)</script>", "onerror=alert(3)>"):
+        assert raw not in report
+    section = report[report.index('<section class="release-signoff"'):]
+    section = section[:section.index("</section>")]
+    assert html.escape(XSS_KEY) in section
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in section
+    # pytest-html's row data is a JSON blob in an attribute, rendered with innerHTML by its JS
+    blob = html.unescape(re.search(r'data-jsonblob="([^"]*)"', report).group(1))
+    assert "<script>alert(" not in blob and "<img src=x" not in blob
+
+    lines = checklist_lines(pytester)
+    prose, fenced = [], False
+    for line in lines:  # fenced blocks hold the catalogue's own commands, never target data
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            prose.append(line)
+    target_lines = [line for line in prose if "alert(" in line]
+    assert len(target_lines) == 3, (
+        "the banner's measured value, its failure message and the keys found without TTL")
+    for line in prose:
+        assert _inert(line), line
+    assert "`</code>" not in "\n".join(lines)  # a backtick in the value cannot end its code span
