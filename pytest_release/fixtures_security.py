@@ -55,7 +55,7 @@ def security_problems(settings: Settings) -> list[str]:
         names.add(case.name)
     for index, text in enumerate(sec.rbac_allowed_exceptions or ()):
         try:
-            parse_exception(text, sec.namespace)
+            parse_exception(text, sec.namespace or settings.cluster.namespace)
         except ValueError as exc:
             problems.append(f"{_where(settings, f'security.rbac_allowed_exceptions[{index}]')}: {exc}")
     if sec.trivyignore:
@@ -83,6 +83,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"pytest-release: {count} configuration problem{'s' if count > 1 else ''}:\n  "
             + "\n  ".join(settings.redact(p) for p in problems))
+
+
+@pytest.fixture(scope="session")
+def release_namespace(release_settings: Settings) -> str:
+    """The release's namespace: ``security.namespace``, else ``cluster.namespace``."""
+    return release_settings.security.namespace or release_settings.cluster.namespace
 
 
 # -- the image -----------------------------------------------------------------------------------

@@ -154,7 +154,8 @@ class SecuritySettings:
                       "verified natively")
     cosign_public_keys: tuple[str, ...] | None = opt(
         None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with")
-    namespace: str = opt("default", "str", "Kubernetes namespace of the release")
+    namespace: str | None = opt(None, "str", "Kubernetes namespace of the release (default: "
+                                "cluster.namespace)")
     kyverno_policies: tuple[str, ...] | None = opt(
         None, "strlist", "policies that must exist and be ready: NAME (ClusterPolicy, "
         "ValidatingPolicy, or Policy in the namespace) or KIND/NAME")

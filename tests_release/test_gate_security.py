@@ -104,32 +104,33 @@ def test_cosign_signature_verifies_for_release_digest(cosign_verification, relea
 
 
 @pytest.mark.release_item("kyverno")
-def test_kyverno_policies_are_ready_and_passing(cluster, release_settings, evidence):
+def test_kyverno_policies_are_ready_and_passing(cluster, release_namespace, release_settings,
+                                                evidence):
     sec = release_settings.security
     evidence.set_source(cluster.source, cluster.description)
     evidence.reproduce(
         f"{kubectl_get('clusterpolicies', output='wide')}; "
         f"{kubectl_get('validatingpolicies', output='wide')}; "
-        f"{kubectl_get('policyreports', namespace=sec.namespace, output='yaml')}")
+        f"{kubectl_get('policyreports', namespace=release_namespace, output='yaml')}")
     wanted = list(sec.kyverno_policies or ())
     if not wanted:
         wanted = [f"{o['kind']}/{o['metadata']['name']}" for plural in
                   ("clusterpolicies", "validatingpolicies") for o in cluster.list(plural)]
         wanted += [f"Policy/{o['metadata']['name']}" for o in
-                   cluster.list("policies", sec.namespace)]
+                   cluster.list("policies", release_namespace)]
         evidence.record("required policies", "every policy found (security.kyverno_policies unset)")
     evidence.check("Kyverno policies found", len(wanted), ">=", 1, soft=True)
-    for state in find_policies(cluster, wanted, sec.namespace):
+    for state in find_policies(cluster, wanted, release_namespace):
         if not state.found:
             evidence.check(f"policy {state.wanted}", "not found", "==", "ready", soft=True)
             continue
         evidence.check(f"{state.kind} {state.name} ready", state.ready, "==", True, soft=True)
         if state.ready is not True:
             evidence.record(f"{state.kind} {state.name} status", state.reason)
-    summary = report_results(cluster, sec.namespace)
+    summary = report_results(cluster, release_namespace)
     evidence.record("policy reports", list(summary.reports))
     if not summary.reports:
-        evidence.not_measured(f"no PolicyReport for namespace {sec.namespace}: Kyverno has not "
+        evidence.not_measured(f"no PolicyReport for namespace {release_namespace}: Kyverno has not "
                               "reported on the release (is its reports controller running?)")
     for kind in ("pass", "warn", "skip"):
         evidence.record(f"results {kind}", summary.counts[kind])
@@ -164,17 +165,18 @@ def test_opa_decisions_match_the_authorization_table(opa_client, opa_cases, rele
 
 
 @pytest.mark.release_item("rbac")
-def test_rbac_grants_least_privilege(cluster, release_settings, evidence, trivy_config_output):
+def test_rbac_grants_least_privilege(cluster, release_namespace, release_settings, evidence,
+                                     trivy_config_output):
     sec = release_settings.security
     evidence.set_source(cluster.source, cluster.description)
     if sec.service_accounts:
-        accounts = [parse_account(a, sec.namespace) for a in sec.service_accounts]
+        accounts = [parse_account(a, release_namespace) for a in sec.service_accounts]
     else:
-        accounts = [parse_account(o["metadata"]["name"], sec.namespace)
-                    for o in cluster.list("serviceaccounts", sec.namespace)
+        accounts = [parse_account(o["metadata"]["name"], release_namespace)
+                    for o in cluster.list("serviceaccounts", release_namespace)
                     if o["metadata"]["name"] != "default"]
     if not accounts:
-        evidence.not_measured(f"no service account of the release in namespace {sec.namespace} "
+        evidence.not_measured(f"no service account of the release in namespace {release_namespace} "
                               "(set security.service_accounts)")
     first = accounts[0]
     evidence.reproduce(f"kubectl auth can-i --list --as {first.username} -n {first.namespace}")
@@ -186,7 +188,7 @@ def test_rbac_grants_least_privilege(cluster, release_settings, evidence, trivy_
     for sa in accounts:
         evidence.record(f"permissions of {sa}", [f"{g.rule_text()} via {g.via}"
                                                  for g in grants if g.sa == sa] or ["(none)"])
-    exceptions = [parse_exception(e, sec.namespace) for e in sec.rbac_allowed_exceptions or ()]
+    exceptions = [parse_exception(e, release_namespace) for e in sec.rbac_allowed_exceptions or ()]
 
     def allowed(sa, finding_id):
         return any((who is None or who == sa) and fid == finding_id for who, fid in exceptions)
