@@ -1,0 +1,287 @@
+"""Gate 4 against real components: each of the five checks shown to pass and to fail.
+
+Real: docker-registry with pushed images and cosign-layout signatures, trivy (with a locally
+built DB), the regopy OPA server, cluster objects from snapshots and the Kubernetes API
+stand-in. A run may carry one fault per item at once — the checks are independent, so each
+item's failure is still attributable to its own fault — which keeps the pytester runs few.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.release import check, gate, item_statuses, measurement, output
+from support.security import (
+    closed_port,
+    kyverno_failing_result,
+    kyverno_policy_not_ready,
+    rbac_cluster_admin,
+    rbac_secrets_list,
+    rbac_wildcard,
+)
+
+from pytest_release.demo.security import toml_lines
+
+MODULES = ("test_gate_security.py",)
+ITEMS = ("trivy", "cosign", "kyverno", "opa", "rbac")
+
+
+def run(run_release, targets, tmp_path, extra=None, *args):
+    result, signoff = run_release(*targets.config(tmp_path, extra), *args, "-p", "no:xdist",
+                                  modules=MODULES, timeout=240)
+    assert signoff is not None, output(result)
+    return result, signoff
+
+
+def statuses(signoff):
+    return item_statuses(signoff, "security")
+
+
+def m(signoff, item_id, name):
+    return measurement(check(signoff, "security", item_id), name)
+
+
+def test_healthy_stack_passes_all_five_items(run_release, security_stack_targets, tmp_path):
+    t = security_stack_targets
+    result, signoff = run(run_release, t, tmp_path)
+    assert result.ret == 0, output(result)
+    assert statuses(signoff) == dict.fromkeys(ITEMS, "passed")
+    assert gate(signoff, "security")["status"] == "passed"
+    for item_id in ITEMS:
+        c = check(signoff, "security", item_id)
+        compared = [x for x in c["measurements"] if x["ok"] is not None]
+        assert compared and all(x["ok"] for x in compared), c
+        assert c["reproduce"], c
+    assert m(signoff, "trivy", "CRITICAL findings (vulnerabilities + misconfigurations)")["value"] == 0
+    assert m(signoff, "trivy", "artifact digests")["value"] == [t.digests["healthy"]]
+    assert m(signoff, "cosign", "image digest")["value"] == t.digests["healthy"]
+    assert m(signoff, "cosign", "signed docker-manifest-digest(s)")["value"] == [t.digests["healthy"]]
+    assert m(signoff, "cosign", "verified with key")["value"] == str(t.stack.image.public_key)
+    assert m(signoff, "cosign", "identity")["value"] == t.stack.image.ref.name
+    assert check(signoff, "security", "cosign")["reproduce"].startswith(
+        f"cosign verify --key {t.stack.image.public_key} {t.stack.image.ref.name}@sha256:")
+    assert m(signoff, "kyverno", "ValidatingPolicy require-run-as-nonroot ready")["ok"] is True
+    assert "validatingpolicies.policies.kyverno.io" in check(signoff, "security", "kyverno")["reproduce"]
+    assert m(signoff, "opa", "admin-delete")["value"] == "allow"
+    assert m(signoff, "opa", "anonymous")["value"] == "deny"
+    assert m(signoff, "rbac", "least-privilege violations")["value"] == []
+    assert "names=feedback-redis" in m(signoff, "rbac",
+                                       "secrets-read-named (limited by resourceNames)")["value"]
+    # the checklist's wording with the threshold in force
+    items = {i["id"]: i["text"] for i in gate(signoff, "security")["items"]}
+    assert items["trivy"] == "Trivy: CRITICAL = 0"
+
+
+def test_faults_round_one(run_release, security_stack_targets, tmp_path):
+    """CRITICAL CVE (real trivy run) · failing PolicyReport result · OPA allows a viewer POST ·
+    service account may list secrets. The signature of that image is valid: cosign passes."""
+    t = security_stack_targets
+    extra = {"release": {"image": t.tags["critical"]},
+             "security": {"opa_url": t.opa["permissive"].url},
+             "cluster": {"snapshot_dir": t.snapshot("r1", kyverno_failing_result, rbac_secrets_list)}}
+    result, signoff = run(run_release, t, tmp_path, extra)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output(result)
+    assert statuses(signoff) == {"trivy": "failed", "cosign": "passed", "kyverno": "failed",
+                                 "opa": "failed", "rbac": "failed"}
+
+    trivy = check(signoff, "security", "trivy")
+    crit = measurement(trivy, "CRITICAL findings (vulnerabilities + misconfigurations)")
+    assert (crit["value"], crit["ok"]) == (1, False)
+    assert ("Trivy: CRITICAL = 0: expected CRITICAL findings (vulnerabilities + "
+            "misconfigurations) <= 0, measured 1") in trivy["message"]
+    listed = measurement(trivy, "CRITICAL findings")["value"]
+    assert listed == ["CVE-2020-14343 CRITICAL PyYAML 5.3, fixed 5.4 in Python"]
+
+    kyverno = check(signoff, "security", "kyverno")
+    assert "Kyverno: Policies passing: expected results fail == 0, measured 1" in kyverno["message"]
+    failing = measurement(kyverno, "failing results (policy/rule on resource)")["value"]
+    assert failing == ["disallow-privileged-containers/autogen-privileged-containers on "
+                       "Deployment/cpt-ajan/cpt-ajan-backend: validation error: Privileged mode "
+                       "is disallowed."]
+
+    opa = check(signoff, "security", "opa")
+    assert measurement(opa, "viewer-post")["value"] == "allow"
+    assert measurement(opa, "admin-delete")["ok"] is True
+    assert ("OPA: Authorization passing: expected viewer-post in ['deny', 'undefined (deny)'], "
+            "measured allow") in opa["message"]
+
+    rbac = check(signoff, "security", "rbac")
+    assert measurement(rbac, "least-privilege violations")["value"] == ["cpt-ajan/backend:secrets-read"]
+    assert "RBAC: Least privilege enforced" in rbac["message"]
+    assert "cpt-ajan/backend:secrets-read" in rbac["message"]
+    assert signoff["verdict"] == "REJECTED"
+
+
+def test_faults_round_two(run_release, security_stack_targets, tmp_path):
+    """The CRITICAL CVE under a live .trivyignore entry (passes, listed as ignored) · a wrong
+    public key · a policy not ready · a wildcard rule · an undefined OPA decision."""
+    t = security_stack_targets
+    ignore = tmp_path / ".trivyignore"
+    ignore.write_text("# accepted until the base image is rebuilt\nCVE-2020-14343 exp:2099-12-31\n")
+    extra = {"release": {"image": t.tags["critical"]},
+             "security": {"trivyignore": str(ignore), "cosign_public_keys": [str(t.wrong_key)],
+                          "opa_url": t.opa["undefined"].url},
+             "cluster": {"snapshot_dir": t.snapshot("r2", kyverno_policy_not_ready, rbac_wildcard)}}
+    result, signoff = run(run_release, t, tmp_path, extra)
+    assert statuses(signoff) == {"trivy": "passed", "cosign": "failed", "kyverno": "failed",
+                                 "opa": "failed", "rbac": "failed"}, output(result)
+    ignored = m(signoff, "trivy", "ignored CVE-2020-14343")["value"]
+    assert "CVE-2020-14343 CRITICAL PyYAML 5.3" in ignored and "exp:2099-12-31" in ignored
+
+    cosign = check(signoff, "security", "cosign")
+    assert ("Cosign: Signature verified: expected signatures valid for the image digest >= 1, "
+            "measured 0") in cosign["message"]
+    sig = measurement(cosign, "signature 1")["value"]
+    assert sig["key"] is None and "does not verify with any configured key" in sig["problem"]
+
+    kyverno = check(signoff, "security", "kyverno")
+    assert ("expected ClusterPolicy require-signed-images ready == True, measured False"
+            in kyverno["message"])
+    assert measurement(kyverno, "ClusterPolicy require-signed-images status")["value"] == \
+        "failed to configure the webhook"
+
+    opa = check(signoff, "security", "opa")
+    assert measurement(opa, "admin-delete")["value"] == "undefined (deny)"
+    assert "expected admin-delete in ['allow'], measured undefined (deny)" in opa["message"]
+    assert measurement(opa, "anonymous")["ok"] is True  # undefined is a deny
+
+    rbac = m(signoff, "rbac", "least-privilege violations")
+    assert rbac["value"] == ["cpt-ajan/backend:wildcard-resources"]
+
+
+def test_expired_ignore_counts_again_and_cluster_admin_binding_fails(
+        run_release, security_stack_targets, tmp_path):
+    t = security_stack_targets
+    ignore = tmp_path / ".trivyignore.yaml"
+    ignore.write_text("vulnerabilities:\n  - id: CVE-2020-14343\n    expired_at: 2020-01-31\n"
+                      "    statement: waiting for the base image\n")
+    extra = {"release": {"image": t.tags["critical"]},
+             "security": {"trivyignore": str(ignore)},
+             "cluster": {"snapshot_dir": t.snapshot("r3", rbac_cluster_admin)}}
+    result, signoff = run(run_release, t, tmp_path, extra, "-k", "trivy or rbac")
+    assert statuses(signoff)["trivy"] == "failed", output(result)
+    assert statuses(signoff)["rbac"] == "failed"
+    assert m(signoff, "trivy", "CRITICAL findings (vulnerabilities + misconfigurations)")["value"] == 1
+    expired = m(signoff, "trivy", "ignore expired, counted CVE-2020-14343")["value"]
+    assert "exp:2020-01-31" in expired
+    violations = m(signoff, "rbac", "least-privilege violations")["value"]
+    assert "cpt-ajan/backend:cluster-admin" in violations
+    assert "cpt-ajan/backend:wildcard-verbs" in violations
+
+
+@pytest.mark.parametrize("variant, problem", [
+    ("unsigned", "no signature: "),
+    ("tampered", "the payload's bytes do not match the layer digest"),
+    ("otherdigest", None),
+])
+def test_cosign_fails_on_a_bad_signature(run_release, security_stack_targets, tmp_path, variant,
+                                         problem):
+    t = security_stack_targets
+    result, signoff = run(run_release, t, tmp_path, {"release": {"image": t.tags[variant]}},
+                          "-k", "cosign")
+    c = check(signoff, "security", "cosign")
+    assert c["outcome"] == "failed", output(result)
+    assert m(signoff, "cosign", "image digest")["value"] == t.digests[variant]
+    valid = m(signoff, "cosign", "signatures valid for the image digest")
+    assert (valid["value"], valid["ok"]) == (0, False)
+    if variant == "unsigned":
+        assert m(signoff, "cosign", "note")["value"].startswith(problem)
+    elif variant == "tampered":
+        assert m(signoff, "cosign", "signature 1")["value"]["problem"] == problem
+    else:
+        signed = m(signoff, "cosign", "signed docker-manifest-digest(s)")
+        assert signed["value"] == [t.digests["healthy"]] and signed["ok"] is False
+        assert f"measured ['{t.digests['healthy']}']" in c["message"]
+
+
+def test_trivy_report_path_other_image_stale_and_empty(run_release, security_stack_targets,
+                                                       tmp_path):
+    """Reports written by the real trivy, read instead of running it (trivy_prefer = report)."""
+    t = security_stack_targets
+    cases = {
+        "other": t.trivy_report("other", t.tags["unsigned"]),
+        "stale": t.trivy_report("stale", t.tags["healthy"], created_at="2026-01-01T00:00:00Z"),
+        "empty": t.trivy_report("empty", t.tags["healthy"], scanners="secret"),
+    }
+    seen = {}
+    for name, report in cases.items():
+        extra = {"security": {"trivy_prefer": "report", "trivy_report": report}}
+        result, signoff = run(run_release, t, tmp_path / name, extra, "-k", "trivy")
+        seen[name] = check(signoff, "security", "trivy")
+        assert seen[name]["outcome"] != "passed", output(result)
+    other = seen["other"]
+    assert other["outcome"] == "failed"
+    digest_check = next(x for x in other["measurements"] if x["name"].startswith("release image digest"))
+    assert digest_check["value"] == t.digests["healthy"]
+    assert digest_check["threshold"] == [t.digests["unsigned"]] and digest_check["ok"] is False
+    stale = seen["stale"]
+    assert stale["outcome"] == "failed"
+    age = measurement(stale, "report age")
+    assert age["ok"] is False and age["value"] > 86400 and age["threshold"] == 86400
+    assert "Trivy: CRITICAL = 0: expected report age <= 86400 s" in stale["message"]
+    empty = seen["empty"]
+    assert empty["outcome"] == "skipped" and not empty["measured"], empty
+    assert "has no results: it scanned nothing" in empty["message"]
+
+
+def test_every_component_unreachable_is_not_measured(run_release, security_stack_targets,
+                                                     tmp_path):
+    t = security_stack_targets
+    port = closed_port()
+    extra = {"release": {"image": f"127.0.0.1:{port}/your-org/cpt-ajan-backend:v5.7.1"},
+             "security": {"opa_url": f"http://127.0.0.1:{closed_port()}", "timeout_s": 2.0},
+             "cluster": {"snapshot_dir": None, "server": f"http://127.0.0.1:{closed_port()}",
+                         "timeout_s": 2.0}}
+    settings = t.settings(extra)
+    del settings["cluster"]["snapshot_dir"]
+    path = tmp_path / "release.toml"
+    path.write_text(toml_lines(settings))
+    result, signoff = run_release("--release-config", str(path), "-p", "no:xdist",
+                                  modules=MODULES, timeout=240)
+    assert signoff is not None, output(result)
+    assert statuses(signoff) == dict.fromkeys(ITEMS, "not_measured"), output(result)
+    assert gate(signoff, "security")["status"] == "incomplete"
+    for item_id in ITEMS:
+        c = check(signoff, "security", item_id)
+        assert c["message"].startswith("not measured: "), c
+    assert "unreachable" in check(signoff, "security", "opa")["message"]
+    assert signoff["verdict"] != "APPROVED"
+
+
+@pytest.mark.parametrize("fault", [None, "secrets"])
+def test_live_cluster_through_the_api_standin(run_release, security_stack_targets, tmp_path,
+                                              fault):
+    from pytest_release.demo.k8s_api import KubeApiStandin
+
+    t = security_stack_targets
+    directory = t.snapshot(f"live-{fault}", *([rbac_secrets_list] if fault else []))
+    with KubeApiStandin(directory=Path(directory), token="t0ken-sec") as api:
+        settings = t.settings({"cluster": {"server": api.url, "token": "t0ken-sec"}})
+        del settings["cluster"]["snapshot_dir"]
+        path = tmp_path / "release.toml"
+        path.write_text(toml_lines(settings))
+        result, signoff = run_release("--release-config", str(path), "-p", "no:xdist",
+                                      "-k", "kyverno or rbac", modules=MODULES, timeout=240)
+    assert signoff is not None, output(result)
+    assert statuses(signoff)["kyverno"] == "passed", output(result)
+    sar = m(signoff, "rbac", "SubjectAccessReview: forbidden access the API allows")
+    if fault is None:
+        assert statuses(signoff)["rbac"] == "passed"
+        assert sar["value"] == [] and sar["ok"] is True
+    else:
+        assert statuses(signoff)["rbac"] == "failed"
+        assert sar["value"] == ["cpt-ajan/backend:secrets-read (list secrets)"]
+    assert "t0ken-sec" not in output(result)
+
+
+def test_malformed_opa_case_is_one_usage_error(run_release, security_stack_targets, tmp_path):
+    t = security_stack_targets
+    extra = {"security": {"opa_cases": ["permit admin: {}", 'deny anon: {"method": GET}']}}
+    result, signoff = run_release(*t.config(tmp_path, extra), "-p", "no:xdist", modules=MODULES)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = output(result)
+    assert "2 configuration problems" in text
+    assert "release.toml: security.opa_cases[0]: 'permit admin: {}' is not 'allow|deny NAME" in text
+    assert "security.opa_cases[1]: case anon: the input is not JSON" in text
+    assert "Traceback" not in text
+    assert signoff is None
