@@ -100,7 +100,7 @@ def test_cosign_signature_verifies_for_release_digest(cosign_verification, relea
         evidence.record("identity", verified[0].identity)
     evidence.check("signed docker-manifest-digest(s)", list(facts.signed_digests), "==",
                    [facts.digest], soft=True)
-    evidence.check("signatures valid for the image digest", len(verified), ">=", 1)
+    evidence.check("signatures valid for the image digest", len(verified), ">=", 1, soft=True)
 
 
 @pytest.mark.release_item("kyverno")

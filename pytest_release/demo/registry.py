@@ -132,9 +132,11 @@ def demo_image_files(extra_packages: Sequence[tuple[str, str]] = ()) -> list[tup
 
 def push_demo_image(registry: Registry, repository: str = DEMO_REPOSITORY, tag: str = "v5.7.1",
                     *, extra_packages: Sequence[tuple[str, str]] = (),
-                    label: str = "") -> str:
-    """Build the demo image, push it as ``repository:tag``; returns its manifest digest."""
-    tar = _tar_layer(demo_image_files(extra_packages))
+                    label: str = "", files: Sequence[tuple[str, bytes]] | None = None) -> str:
+    """Build the demo image, push it as ``repository:tag``; returns its manifest digest.
+
+    ``files`` replaces the image's content (``[]``: an image with nothing in it)."""
+    tar = _tar_layer(demo_image_files(extra_packages) if files is None else files)
     layer = gzip.compress(tar, mtime=0)
     config = {
         "architecture": "amd64", "os": "linux",
