@@ -44,11 +44,14 @@ class RegoPolicies:
         import regopy
 
         interpreter = regopy.Interpreter()
-        for name, source in self.modules.items():
-            interpreter.add_module(name, source)
-        if input_ is not None:
-            interpreter.set_input(input_)
-        output = interpreter.query(f"result := data.{path.replace('/', '.')}")
+        try:
+            for name, source in self.modules.items():
+                interpreter.add_module(name, source)
+            if input_ is not None:
+                interpreter.set_input(input_)
+            output = interpreter.query(f"result := data.{path.replace('/', '.')}")
+        except Exception as exc:  # regopy raises RegoError for a module that does not compile
+            raise RuntimeError(f"{type(exc).__name__}: {str(exc).strip()[:500]}") from None
         if not output.ok():
             raise RuntimeError(str(output).strip()[:500])
         results = output.results
