@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
         observability = _start_observability(workdir, service.url, stack)
 
     config = workdir / "release.toml"
-    _write_config(config, {
+    tables: dict[str, dict[str, Any]] = {
         "release": {"commit": _git_commit(), "image": "examples/feedback_service (demo)"},
         "redis": {"url": redis.url, "config_file": str(redis.conf_path), "host": "local://"},
         "api": {"url": service.url, "token": "${API_TOKEN}",
@@ -141,7 +141,14 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
                 "signing_key_file": str(service.key_file)},
         "load": {"duration": args.load_duration, "token": "${LOAD_TOKEN}"},
         "observability": observability,
-    })
+    }
+    # --- Gate 4 (security helper): registry + signed image, trivy DB, OPA, cluster objects ---
+    from .security import start_demo_security
+
+    for table, values in start_demo_security(workdir / "security", stack).items():
+        tables.setdefault(table, {}).update(values)
+    # --- end Gate 4 ---
+    _write_config(config, tables)
     pytest_args = [a for a in args.pytest_args if a != "--"]
     command = [
         sys.executable, "-m", "pytest", str(REPO_ROOT / "tests_release"),

@@ -91,3 +91,21 @@ def toml_lines(settings: dict[str, dict[str, Any]]) -> str:
         out += [f"{key} = {value(v)}" for key, v in values.items()]
         out.append("")
     return "\n".join(out)
+
+
+def start_demo_security(workdir: Path, stack: contextlib.ExitStack) -> dict[str, dict[str, Any]]:
+    """Start Gate 4's part of the demo on ``stack``; the tables for its release.toml.
+
+    A component that cannot start (``docker-registry`` missing, say) is reported and left out:
+    Gate 4 is then *not measured*, never passed.
+    """
+    from .stack import StackError
+
+    try:
+        security = stack.enter_context(security_stack(workdir))
+    except (StackError, ImportError, OSError) as exc:
+        print(f"demo: security stack not started ({exc}); Gate 4 will be not measured")
+        return {}
+    print(f"demo: registry {security.image.registry.url} with {security.image.pinned} (signed), "
+          f"OPA {security.opa.url}")
+    return security.settings()
