@@ -69,7 +69,7 @@ def test_trivy_reports_no_critical_findings(trivy_output, trivy_ignores, release
     for severity in ("CRITICAL", "HIGH"):
         listed = [f.describe() for f in report.counted() if f.severity == severity]
         if listed:
-            evidence.record(f"{severity} findings", listed)
+            evidence.record(f"{severity} findings, listed", listed)
     evidence.record("findings by severity", {s: report.count(s) for s in
                                              ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")})
     evidence.check("CRITICAL findings (vulnerabilities + misconfigurations)",

@@ -93,7 +93,7 @@ def test_faults_round_one(run_release, security_stack_targets, tmp_path):
     assert (crit["value"], crit["ok"]) == (1, False)
     assert ("Trivy: CRITICAL = 0: expected CRITICAL findings (vulnerabilities + "
             "misconfigurations) <= 0, measured 1") in trivy["message"]
-    listed = measurement(trivy, "CRITICAL findings")["value"]
+    listed = measurement(trivy, "CRITICAL findings, listed")["value"]
     assert listed == ["CVE-2020-14343 CRITICAL PyYAML 5.3, fixed 5.4 in Python"]
 
     kyverno = check(signoff, "security", "kyverno")
@@ -294,3 +294,38 @@ def test_malformed_opa_case_is_one_usage_error(run_release, security_stack_targe
     assert "security.opa_cases[1]: case anon: the input is not JSON" in text
     assert "Traceback" not in text
     assert signoff is None
+
+
+@pytest.mark.parametrize("case", ["high", "high-allowed", "trivy-missing", "rbac-exception"])
+def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_path, case):
+    """HIGH against its limit, trivy not installed and no report, an explicit RBAC exception."""
+    t = security_stack_targets
+    extra, item_id = {
+        "high": ({"release": {"image": t.tags["high"]}}, "trivy"),
+        "high-allowed": ({"release": {"image": t.tags["high"]}, "security": {"max_high": 1}},
+                         "trivy"),
+        "trivy-missing": ({"security": {"trivy": str(tmp_path / "no-such-trivy")}}, "trivy"),
+        "rbac-exception": ({"security": {"rbac_allowed_exceptions": ["backend:secrets-read"]},
+                            "cluster": {"snapshot_dir": t.snapshot("exc", rbac_secrets_list)}},
+                           "rbac"),
+    }[case]
+    result, signoff = run(run_release, t, tmp_path, extra, "-k", ONLY[item_id])
+    c = check(signoff, "security", item_id)
+    if case == "high":
+        assert c["outcome"] == "failed", output(result)
+        high = measurement(c, "HIGH findings")
+        assert (high["value"], high["threshold"], high["ok"]) == (1, 0, False)
+        assert "expected HIGH findings <= 0, measured 1" in c["message"]
+    elif case == "high-allowed":
+        assert c["outcome"] == "passed", output(result)
+        assert measurement(c, "HIGH findings")["value"] == 1
+        assert measurement(c, "HIGH findings, listed")["value"] == [
+            "CVE-2023-28858 HIGH redis 4.5.0, fixed 4.5.3 in Python"]
+    elif case == "trivy-missing":
+        assert c["outcome"] == "skipped" and not c["measured"], output(result)
+        assert "trivy is not installed and no report file is configured" in c["message"]
+        assert "pytest-release[security]" in c["message"]
+    else:
+        assert c["outcome"] == "passed", output(result)
+        excused = measurement(c, "allowed exceptions (security.rbac_allowed_exceptions)")["value"]
+        assert len(excused) == 1 and excused[0].startswith("cpt-ajan/backend: secrets-read:")
