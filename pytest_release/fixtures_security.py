@@ -115,7 +115,8 @@ def release_registry(release_settings: Settings, release_image: ImageRef) -> Reg
     from .probes.oci import Registry
 
     sec = release_settings.security
-    return Registry(registry_base_url(sec, release_image), timeout_s=sec.timeout_s)
+    return Registry(registry_base_url(sec, release_image), timeout_s=sec.timeout_s,
+                    username=sec.registry_username, password=sec.registry_password)
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +187,15 @@ def trivy_output(release_settings: Settings, release_image: ImageRef) -> ToolOut
     sec = release_settings.security
     argv = image_argv(sec.trivy, str(release_image), cache_dir=sec.trivy_cache_dir,
                       insecure=sec.registry_insecure)
+    env = None
+    if sec.registry_username:  # trivy's own variables; the password never reaches argv
+        import os
+
+        env = {**os.environ, "TRIVY_USERNAME": sec.registry_username,
+               "TRIVY_PASSWORD": sec.registry_password or ""}
     return run_or_read("trivy", argv, report=sec.trivy_report, timeout_s=sec.trivy_timeout_s,
-                       hint=INSTALL_HINT, prefer="report" if sec.trivy_prefer == "report" else "run")
+                       hint=INSTALL_HINT, env=env,
+                       prefer="report" if sec.trivy_prefer == "report" else "run")
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,10 @@ class SecuritySettings:
         None, "url", "registry API base URL (default: https://<host of release.image>)")
     registry_insecure: bool = opt(False, "bool", "plain HTTP registry (loopback/test registries); "
                                   "also passes --insecure to trivy")
+    registry_username: str | None = opt(
+        None, "str", "registry user (Basic, or for the Bearer token service; anonymous if unset)")
+    registry_password: str | None = opt(
+        None, "str", "registry password or token (use '${REGISTRY_PASSWORD}')", secret=True)
     cosign: str = opt("cosign", "str", "cosign executable; when absent the key-based signature is "
                       "verified natively")
     cosign_public_keys: tuple[str, ...] | None = opt(

@@ -64,11 +64,23 @@ class RegistryServer:
         self.process.stop()
 
 
-def start_registry(workdir: Path, *, timeout: float = 15.0) -> RegistryServer:
-    """``docker-registry serve`` on a free loopback port; waits until ``/v2/`` answers."""
+def start_registry(workdir: Path, *, timeout: float = 15.0,
+                   htpasswd: tuple[str, str] | None = None) -> RegistryServer:
+    """``docker-registry serve`` on a free loopback port; waits until ``/v2/`` answers.
+
+    ``htpasswd=(user, password)`` switches the registry's own Basic authentication on (bcrypt
+    htpasswd file; needs PyPI ``bcrypt``)."""
     binary = executable("docker-registry", "apt-get install docker-registry")
     workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "storage"
+    auth = ""
+    if htpasswd:
+        import bcrypt
+
+        users = workdir / "htpasswd"
+        hashed = bcrypt.hashpw(htpasswd[1].encode(), bcrypt.gensalt(rounds=4)).decode()
+        users.write_text(f"{htpasswd[0]}:{hashed}\n")
+        auth = f"auth:\n  htpasswd:\n    realm: pytest-release\n    path: {users}\n"
     last = ""
     for _attempt in range(5):
         port = free_port()
@@ -77,7 +89,7 @@ def start_registry(workdir: Path, *, timeout: float = 15.0) -> RegistryServer:
             "version: 0.1\n"
             "log:\n  level: warn\n"
             f"storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n" + auth
         )
         server = RegistryServer(spawn("docker-registry", [binary, "serve", str(config)], workdir),
                                 port, root)

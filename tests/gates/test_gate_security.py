@@ -7,6 +7,7 @@ item's failure is still attributable to its own fault — which keeps the pytest
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -329,3 +330,33 @@ def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_p
         assert c["outcome"] == "passed", output(result)
         excused = measurement(c, "allowed exceptions (security.rbac_allowed_exceptions)")["value"]
         assert len(excused) == 1 and excused[0].startswith("cpt-ajan/backend: secrets-read:")
+
+
+def test_registry_with_authentication(run_release, security_stack_targets, tmp_path, monkeypatch):
+    """A registry that wants credentials: trivy (TRIVY_USERNAME/PASSWORD) and the native cosign
+    path both log in; the password (from ${REGISTRY_PASSWORD}) appears in no output."""
+    from pytest_release.demo.registry import push_demo_image, sign_image, start_registry
+    from pytest_release.probes.oci import ImageRef, Registry
+
+    t = security_stack_targets
+    password = "reg-pa55-word"
+    server = start_registry(tmp_path / "registry", htpasswd=("releaser", password))
+    try:
+        client = Registry(server.url, username="releaser", password=password)
+        digest = push_demo_image(client, "your-org/cpt-ajan-backend", "v5.7.1")
+        ref = ImageRef(server.host, "your-org/cpt-ajan-backend", "v5.7.1", None)
+        sign_image(client, ref, digest, t.stack.image.private_key)
+        monkeypatch.setenv("REGISTRY_PASSWORD", password)
+        extra = {"release": {"image": str(ref)},
+                 "security": {"registry_username": "releaser",
+                              "registry_password": "${REGISTRY_PASSWORD}"}}
+        result, signoff = run(run_release, t, tmp_path / "run", extra, "-k",
+                              f"{ONLY['trivy']} or {ONLY['cosign']}")
+    finally:
+        server.stop()
+    assert statuses(signoff)["trivy"] == "passed", output(result)
+    assert statuses(signoff)["cosign"] == "passed", output(result)
+    assert m(signoff, "cosign", "image digest")["value"] == digest
+    assert password not in output(result)
+    assert password not in json.dumps(signoff)
+    assert password not in (tmp_path / "run" / "release.toml").read_text()

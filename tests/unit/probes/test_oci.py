@@ -85,3 +85,20 @@ def test_unreachable_registry_is_unavailable():
     client = Registry(f"http://127.0.0.1:{port}", timeout_s=1)
     with pytest.raises(ProbeUnavailable, match="unreachable"):
         client.resolve(ImageRef(f"127.0.0.1:{port}", "a", "v1", None))
+
+
+def test_basic_auth_registry(tmp_path):
+    """docker-registry with its own htpasswd auth: anonymous → not measured, with creds → facts."""
+    server = start_registry(tmp_path / "reg", htpasswd=("release", "s3cret-pass"))
+    try:
+        writer = Registry(server.url, timeout_s=5, username="release", password="s3cret-pass")
+        digest = push_demo_image(writer, "t/app", "v1")
+        ref = ImageRef(server.host, "t/app", "v1", None)
+        with pytest.raises(ProbeUnavailable, match="answered 401"):
+            Registry(server.url, timeout_s=5).resolve(ref)
+        with pytest.raises(ProbeUnavailable, match="answered 401") as info:
+            Registry(server.url, timeout_s=5, username="release", password="wrong").resolve(ref)
+        assert "s3cret" not in str(info.value)
+        assert writer.resolve(ref) == digest
+    finally:
+        server.stop()
