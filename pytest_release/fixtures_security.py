@@ -27,6 +27,14 @@ def _where(settings: Settings, key: str) -> str:
     return f"{settings.source or '--release-set'}: {key}"
 
 
+def key_path(settings: Settings, key: str) -> Path:
+    """A configured key file; relative paths are relative to the config file (else cwd)."""
+    path = Path(key).expanduser()
+    if not path.is_absolute() and settings.source:
+        path = Path(settings.source).parent / path
+    return path
+
+
 def security_problems(settings: Settings) -> list[str]:
     """Every malformed Gate 4 value, as ``file: key: what (fix)``."""
     from .probes.oci import parse_image_ref
@@ -64,7 +72,7 @@ def security_problems(settings: Settings) -> list[str]:
         except IgnoreFileError as exc:
             problems.append(f"{_where(settings, 'security.trivyignore')}: {exc}")
     for index, key in enumerate(sec.cosign_public_keys or ()):
-        if not Path(key).expanduser().is_file():
+        if not key_path(settings, key).is_file():
             problems.append(f"{_where(settings, f'security.cosign_public_keys[{index}]')}: {key} "
                             "does not exist (give the path of the PEM public key, cosign.pub)")
     return problems
@@ -126,7 +134,8 @@ def cosign_public_keys(release_settings: Settings) -> dict[str, bytes]:
     if not keys:
         not_measured("security.cosign_public_keys is not configured: no key to verify the "
                      "signature with (set it to the release's cosign.pub)")
-    return {str(k): Path(k).expanduser().read_bytes() for k in keys}
+    paths = [key_path(release_settings, k) for k in keys]
+    return {str(path): path.read_bytes() for path in paths}
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,8 @@ class SecuritySettings:
     cosign: str = opt("cosign", "str", "cosign executable; when absent the key-based signature is "
                       "verified natively")
     cosign_public_keys: tuple[str, ...] | None = opt(
-        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with")
+        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with "
+        "(relative to the config file)")
     namespace: str | None = opt(None, "str", "Kubernetes namespace of the release (default: "
                                 "cluster.namespace)")
     kyverno_policies: tuple[str, ...] | None = opt(

@@ -284,15 +284,26 @@ def test_live_cluster_through_the_api_standin(run_release, security_stack_target
     assert "t0ken-sec" not in output(result)
 
 
-def test_malformed_opa_case_is_one_usage_error(run_release, security_stack_targets, tmp_path):
+def test_malformed_security_settings_are_one_usage_error(run_release, security_stack_targets,
+                                                         tmp_path):
     t = security_stack_targets
-    extra = {"security": {"opa_cases": ["permit admin: {}", 'deny anon: {"method": GET}']}}
+    (tmp_path / ".trivyignore").write_text("CVE-1 exp:2026-02-30\n")
+    extra = {"release": {"image": "cpt-ajan-backend:v5.7.1"},
+             "security": {"opa_cases": ["permit admin: {}", 'deny anon: {"method": GET}'],
+                          "cosign_public_keys": ["keys/missing.pub"],
+                          "rbac_allowed_exceptions": ["secrets-read"],
+                          "trivyignore": str(tmp_path / ".trivyignore")}}
     result, signoff = run_release(*t.config(tmp_path, extra), "-p", "no:xdist", modules=MODULES)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     text = output(result)
-    assert "2 configuration problems" in text
-    assert "release.toml: security.opa_cases[0]: 'permit admin: {}' is not 'allow|deny NAME" in text
+    assert "6 configuration problems" in text, text
+    toml = f"{tmp_path / 'release.toml'}"
+    assert f"{toml}: release.image: 'cpt-ajan-backend:v5.7.1': name the registry host" in text
+    assert f"{toml}: security.opa_cases[0]: 'permit admin: {{}}' is not 'allow|deny NAME" in text
     assert "security.opa_cases[1]: case anon: the input is not JSON" in text
+    assert "security.cosign_public_keys[0]: keys/missing.pub does not exist" in text
+    assert "security.rbac_allowed_exceptions[0]: 'secrets-read' is not SERVICEACCOUNT:FINDING" in text
+    assert "security.trivyignore: " in text and "'2026-02-30' is not a date" in text
     assert "Traceback" not in text
     assert signoff is None
 
