@@ -31,7 +31,9 @@ def test_trivy_reports_no_critical_findings(trivy_output, trivy_ignores, release
     sec = release_settings.security
     out = trivy_output
     evidence.set_source(out.source, out.path if out.source == "report" else out.command)
-    evidence.reproduce(f"trivy image --format json --severity CRITICAL,HIGH "
+    # the run's own command line; for a report, the command that writes one like it
+    evidence.reproduce(out.command if out.source == "run" else
+                       f"trivy image --format json --severity CRITICAL,HIGH "
                        f"{shlex.quote(str(release_image))}")
     if out.source == "run" and out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
