@@ -17,7 +17,8 @@ What it serves, for every resource in :data:`pytest_release.probes.cluster.RESOU
   (``metadata.name``, ``metadata.namespace``); a ``Table`` when kubectl asks for one;
 * errors as ``Status`` objects with the real reasons and codes: ``NotFound`` 404,
   ``Unauthorized`` 401 (when a token is set and the request's bearer token differs),
-  ``Forbidden`` 403 (resources switched off with :meth:`KubeApiStandin.forbid`),
+  ``Forbidden`` 403 (resources switched off with :meth:`KubeApiStandin.forbid`, or every read
+  the served RBAC does not allow with ``enforce_rbac=True``),
   ``MethodNotAllowed`` 405 (it is read-only), ``BadRequest`` 400 (an unsupported selector);
 * access reviews (``POST /apis/authorization.k8s.io/v1/``): ``selfsubjectaccessreviews``,
   ``selfsubjectrulesreviews`` and ``subjectaccessreviews``, answered from the RBAC objects it
@@ -111,8 +112,18 @@ class KubeApiStandin:
     def __init__(self, objects: Iterable[Obj] | None = None, directory: Path | None = None,
                  token: str | None = None, *, user: str = DEFAULT_USER,
                  groups: Iterable[str] = ("system:serviceaccounts", "system:authenticated"),
-                 delay_s: float = 0.0, drip_s: float = 0.0, tls: bool = False) -> None:
+                 delay_s: float = 0.0, drip_s: float = 0.0, tls: bool = False,
+                 served: Iterable[str] | None = None, enforce_rbac: bool = False) -> None:
         self.token = token
+        #: Authorize every read with :func:`rbac_allows` against the served RBAC objects (as
+        #: ``user`` in ``groups``); off by default: the token may read everything.
+        self.enforce_rbac = enforce_rbac
+        #: The resources (plurals of ``RESOURCES``) this API serves; default all of them. Leave
+        #: some out to stand in for a cluster without a CRD (Argo Rollouts not installed).
+        self.served: frozenset[str] = frozenset(RESOURCES if served is None else served)
+        unknown = self.served - set(RESOURCES)
+        if unknown:
+            raise KeyError(f"unknown resources {sorted(unknown)} (known: {', '.join(RESOURCES)})")
         self.tls = tls
         #: With ``tls=True``: the PEM file of the self-signed certificate the server presents
         #: (for 127.0.0.1 and localhost), to pass as a CA file.
@@ -306,13 +317,13 @@ class KubeApiStandin:
             return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self._port}"}]}
         if path == "/api/v1":
-            return _resource_list("", "v1")
+            return _resource_list("", "v1", self.served)
         if path == "/apis":
             return {"kind": "APIGroupList", "apiVersion": "v1",
-                    "groups": [_group(g, vs) for g, vs in _groups().items()]}
+                    "groups": [_group(g, vs) for g, vs in _groups(self.served).items()]}
         segments = path.strip("/").split("/")
         if segments[0] == "apis" and len(segments) in (2, 3):
-            groups = _groups()
+            groups = _groups(self.served)
             group = segments[1]
             if group not in groups:
                 raise _not_found_path()
@@ -320,7 +331,7 @@ class KubeApiStandin:
                 return _group(group, groups[group]) | {"kind": "APIGroup", "apiVersion": "v1"}
             if segments[2] not in groups[group]:
                 raise _not_found_path()
-            return _resource_list(group, segments[2])
+            return _resource_list(group, segments[2], self.served)
         return None
 
     def _locate(self, path: str) -> tuple[Resource, str | None, str | None]:
@@ -337,7 +348,7 @@ class KubeApiStandin:
         if len(rest) > 2:
             raise _not_found_path()  # subresources (status, log, scale...) are not served
         plural, name = rest[0], (rest[1] if len(rest) == 2 else None)
-        res = RESOURCES.get(plural)
+        res = RESOURCES.get(plural) if plural in self.served else None
         if res is None or res.group != group or res.version != version:
             raise _not_found_path()
         if namespace is not None and not res.namespaced:
@@ -349,17 +360,18 @@ class KubeApiStandin:
     def _read(self, path: str, query: Mapping[str, str], accept: str) -> Obj:
         res, namespace, name = self._locate(path)
         if res.plural in self._forbidden:
-            verb = "get" if name else "list"
-            where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-            raise _HttpError(_status(
-                403, "Forbidden",
-                f'{res.qualified}{" " + repr(name).replace(chr(39), chr(34)) if name else ""} is '
-                f'forbidden: User "{self.user}" cannot {verb} resource "{res.plural}" in API '
-                f'group "{res.group}"{where}',
-                {"name": name, "group": res.group, "kind": res.plural} if name else
-                {"group": res.group, "kind": res.plural}))
+            raise _HttpError(_forbidden(res, name, namespace, self.user))
+        if self.enforce_rbac:
+            with self._lock:
+                objects = list(self._objects)
+            attrs = {"verb": "get" if name else "list", "group": res.group,
+                     "resource": res.plural, "namespace": namespace or "", "name": name or ""}
+            if not rbac_allows(objects, self.user, self.groups, attrs)[0]:
+                raise _HttpError(_forbidden(res, name, namespace, self.user))
         with self._lock:
-            served = [o for o in self._objects if _serves(res, o)]
+            # In the order the real API lists (etcd key order): by namespace, then name.
+            served = sorted((o for o in self._objects if _serves(res, o)),
+                            key=lambda o: (namespace_of(o) or "", name_of(o)))
             resource_version = str(self._resource_version)
         if namespace is not None:
             served = [o for o in served if (namespace_of(o) or "default") == namespace]
@@ -423,6 +435,18 @@ class KubeApiStandin:
             status = {"allowed": allowed, "reason": reason}
         return {"apiVersion": f"{_AUTHZ_GROUP}/{_AUTHZ_VERSION}", "kind": _REVIEWS[plural],
                 "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+
+def _forbidden(res: Resource, name: str | None, namespace: str | None, user: str) -> Obj:
+    """The API's 403 for a read RBAC denies, worded as kube-apiserver words it."""
+    subject = f'{res.qualified} "{name}"' if name else res.qualified
+    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    details: Obj = {"group": res.group, "kind": res.plural}
+    if name:
+        details["name"] = name
+    return _status(403, "Forbidden",
+                   f'{subject} is forbidden: User "{user}" cannot {"get" if name else "list"} '
+                   f'resource "{res.plural}" in API group "{res.group}"{where}', details)
 
 
 # -- RBAC ---------------------------------------------------------------------------------------
@@ -544,10 +568,10 @@ def rbac_rules(objects: list[Obj], user: str, groups: Iterable[str],
 
 
 # -- shapes -------------------------------------------------------------------------------------
-def _groups() -> dict[str, list[str]]:
+def _groups(served: frozenset[str]) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for res in RESOURCES.values():
-        if res.group and res.version not in groups.setdefault(res.group, []):
+        if res.plural in served and res.group and res.version not in groups.setdefault(res.group, []):
             groups[res.group].append(res.version)
     groups.setdefault(_AUTHZ_GROUP, [_AUTHZ_VERSION])
     return groups
@@ -558,11 +582,12 @@ def _group(group: str, versions: list[str]) -> Obj:
     return {"name": group, "versions": listed, "preferredVersion": listed[0]}
 
 
-def _resource_list(group: str, version: str) -> Obj:
+def _resource_list(group: str, version: str, served: frozenset[str]) -> Obj:
     entries: list[Obj] = [
         {"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
          "kind": r.kind, "verbs": list(_READ_VERBS), "shortNames": _SHORT_NAMES.get(r.plural, [])}
-        for r in RESOURCES.values() if r.group == group and r.version == version
+        for r in RESOURCES.values()
+        if r.plural in served and r.group == group and r.version == version
     ]
     if (group, version) == (_AUTHZ_GROUP, _AUTHZ_VERSION):
         entries += [{"name": plural, "singularName": kind.lower(), "namespaced": False,
@@ -787,20 +812,23 @@ def _handler_class(standin: KubeApiStandin) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _main() -> None:  # pragma: no cover - a manual aid: python -m pytest_release.demo.k8s_api DIR
+def _main() -> None:  # python -m pytest_release.demo.k8s_api DIR [--token T] [--tls]
     import argparse
 
     parser = argparse.ArgumentParser(description="Serve a snapshot directory as a Kubernetes API "
                                                  "stand-in on loopback")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--token")
+    parser.add_argument("--tls", action="store_true", help="serve https (self-signed; the CA "
+                                                          "file is printed)")
     args = parser.parse_args()
-    with KubeApiStandin(directory=args.directory, token=args.token) as api:
-        print(f"serving {args.directory} at {api.url} (Ctrl-C stops)", flush=True)
+    with KubeApiStandin(directory=args.directory, token=args.token, tls=args.tls) as api:
+        ca = f", CA {api.ca_file}" if api.ca_file else ""
+        print(f"serving {args.directory} at {api.url} (Ctrl-C stops{ca})", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     _main()

@@ -88,6 +88,9 @@ class ClusterSource(Protocol):
     source: SourceKind
     #: Human-readable origin: ``snapshot /path/to/dir`` or ``live https://host:6443 (ctx)``.
     description: str
+    #: kubectl flags reaching the same cluster (``--kubeconfig K --context C``; never a token;
+    #: ``""`` for a snapshot): ``kubectl_get(..., extra=source.kubectl_flags)``.
+    kubectl_flags: str
 
     def list(self, plural: str, namespace: str | None = None) -> list[Obj]:
         """Objects of a resource; ``namespace=None`` means all namespaces (or cluster-scoped)."""

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from .. import ProbeUnavailable, require
-from . import Obj, Resource, SourceKind, resource
+from . import Obj, Resource, SourceKind, name_of, namespace_of, resource
 
 T = TypeVar("T")
 _Objs = list[Obj]  # ``list`` is shadowed by the method inside the class
@@ -108,25 +108,34 @@ class LiveCluster:
             raise ProbeUnavailable(f"the Kubernetes API URL {cfg.host!r} has no host")
         self.host = str(cfg.host)
         self.description = f"live {self.host} ({origin})"
+        #: kubectl flags that reach the same API (never the token): pass as
+        #: ``kubectl_get(..., extra=cluster.kubectl_flags)`` for an exact reproduce command.
+        self.kubectl_flags = _kubectl_flags(kubeconfig, context, server, ca_file, insecure,
+                                            in_cluster)
         self._api = client.ApiClient(cfg)
         self._api_exception: type[Exception] = client.exceptions.ApiException
 
     # -- the ClusterSource interface --------------------------------------------------------
     def list(self, plural: str, namespace: str | None = None) -> _Objs:
-        res = resource(plural)
+        return self._list(resource(plural), namespace)
+
+    def _list(self, res: Resource, namespace: str | None, field_selector: str | None = None,
+              what: str | None = None) -> _Objs:
         path = _collection_path(res, namespace)
-        what = _what("list", res, namespace)
+        what = what or _what("list", res, namespace)
+        selector = [("fieldSelector", field_selector)] if field_selector else []
 
         def fetch(deadline: float) -> _Objs:
             items: _Objs = []
             token: str | None = None
             while True:
-                query = [("limit", str(_PAGE))] + ([("continue", token)] if token else [])
+                query = [*selector, ("limit", str(_PAGE))] + \
+                    ([("continue", token)] if token else [])
                 status, body = self._call("GET", path, query, None, deadline, what)
                 if status == 404:
                     raise ProbeUnavailable(
                         f"the Kubernetes API at {self.host} does not serve {res.qualified} "
-                        f"{res.api_version} (404 {_message(body)}): is the CRD installed, at "
+                        f"{res.version} (404 {_message(body)}): is the CRD installed, at "
                         "this version?")
                 self._raise_for(status, body, what)
                 page = items_of(body, res, what, self.host)
@@ -140,7 +149,11 @@ class LiveCluster:
     def get(self, plural: str, name: str, namespace: str | None = None) -> Obj | None:
         res = resource(plural)
         if res.namespaced and not namespace:
-            raise ValueError(f"{res.qualified} is namespaced: get() needs a namespace")
+            # In any namespace: the first match by namespace name (as the snapshot source does).
+            found = [o for o in self._list(res, None, f"metadata.name={name}",
+                                           _what("get", res, None, name))
+                     if name_of(o) == name]
+            return min(found, key=lambda o: namespace_of(o) or "") if found else None
         path = f"{_collection_path(res, namespace if res.namespaced else None)}/{quote(name, safe='')}"
         what = _what("get", res, namespace, name)
 
@@ -152,7 +165,7 @@ class LiveCluster:
             if status == 404:
                 raise ProbeUnavailable(
                     f"the Kubernetes API at {self.host} does not serve {res.qualified} "
-                    f"{res.api_version} (404 {_message(body)}): is the CRD installed, at "
+                    f"{res.version} (404 {_message(body)}): is the CRD installed, at "
                     "this version?")
             self._raise_for(status, body, what)
             body.setdefault("apiVersion", res.api_version)
@@ -231,12 +244,14 @@ class LiveCluster:
             chunks: builtins.list[bytes] = []
             while True:
                 if time.monotonic() >= deadline:
+                    raw.close()  # half-read: never hand this connection back for reuse
                     raw.release_conn()
                     raise ProbeUnavailable(self._timeout_message(what))
                 chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(65536)
                 if not chunk:
                     break
                 chunks.append(chunk)
+            raw.release_conn()  # fully read: the connection may serve the next call
             status = int(response.status)
         except ProbeUnavailable:
             raise
@@ -302,6 +317,24 @@ def items_of(body: Obj, res: Resource, what: str, host: str) -> _Objs:
         if isinstance(item, dict):
             out.append({"apiVersion": res.api_version, "kind": res.kind, **item})
     return out
+
+
+def _kubectl_flags(kubeconfig: str | Path | None, context: str | None, server: str | None,
+                   ca_file: str | Path | None, insecure: bool, in_cluster: bool) -> str:
+    import shlex
+
+    argv: builtins.list[str] = []
+    if kubeconfig is not None and not in_cluster:
+        argv += ["--kubeconfig", str(Path(kubeconfig).expanduser())]
+        if context:
+            argv += ["--context", context]
+    if server is not None:
+        argv += ["--server", server]
+    if ca_file is not None:
+        argv += ["--certificate-authority", str(Path(ca_file).expanduser())]
+    if insecure:
+        argv.append("--insecure-skip-tls-verify")
+    return shlex.join(argv)
 
 
 def _collection_path(res: Resource, namespace: str | None) -> str:

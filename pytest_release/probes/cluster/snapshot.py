@@ -23,6 +23,7 @@ class SnapshotCluster:
     """A :class:`~.ClusterSource` over a snapshot directory (``source == "snapshot"``)."""
 
     source: SourceKind = "snapshot"
+    kubectl_flags = ""  # the command that wrote the snapshot is not known here
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory).expanduser()
@@ -63,10 +64,10 @@ class SnapshotCluster:
         return [o for o in objs if _api_group(o) == res.group]
 
     def get(self, plural: str, name: str, namespace: str | None = None) -> Obj | None:
-        for obj in self.list(plural, namespace):
-            if name_of(obj) == name:
-                return obj
-        return None
+        """The object; for a namespaced resource without ``namespace``, the match in the first
+        namespace by name (as the live source does)."""
+        found = [obj for obj in self.list(plural, namespace) if name_of(obj) == name]
+        return min(found, key=lambda o: namespace_of(o) or "") if found else None
 
     def objects(self) -> _Objs:
         """Every object of the snapshot, in file order (known kinds or not)."""
