@@ -111,10 +111,11 @@ def test_kyverno_policies_are_ready_and_passing(cluster, release_namespace, rele
                                                 evidence):
     sec = release_settings.security
     evidence.set_source(cluster.source, cluster.description)
+    flags = getattr(cluster, "kubectl_flags", "")
     evidence.reproduce(
-        f"{kubectl_get('clusterpolicies', output='wide')}; "
-        f"{kubectl_get('validatingpolicies', output='wide')}; "
-        f"{kubectl_get('policyreports', namespace=release_namespace, output='yaml')}")
+        f"{kubectl_get('clusterpolicies', output='wide', extra=flags)}; "
+        f"{kubectl_get('validatingpolicies', output='wide', extra=flags)}; "
+        f"{kubectl_get('policyreports', namespace=release_namespace, output='yaml', extra=flags)}")
     wanted = list(sec.kyverno_policies or ())
     if not wanted:
         wanted = [f"{o['kind']}/{o['metadata']['name']}" for plural in
@@ -182,7 +183,9 @@ def test_rbac_grants_least_privilege(cluster, release_namespace, release_setting
         evidence.not_measured(f"no service account of the release in namespace {release_namespace} "
                               "(set security.service_accounts)")
     first = accounts[0]
-    evidence.reproduce(f"kubectl auth can-i --list --as {first.username} -n {first.namespace}")
+    flags = getattr(cluster, "kubectl_flags", "")
+    evidence.reproduce(f"kubectl auth can-i --list --as {first.username} -n {first.namespace}"
+                       + (f" {flags}" if flags else ""))
     evidence.record("service accounts", [str(a) for a in accounts])
     for sa in accounts:
         exists = cluster.get("serviceaccounts", sa.name, sa.namespace) is not None
