@@ -8,6 +8,8 @@ item's failure is still attributable to its own fault — which keeps the pytest
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -272,6 +274,19 @@ def test_live_cluster_through_the_api_standin(run_release, security_stack_target
         result, signoff = run_release("--release-config", str(path), "-p", "no:xdist",
                                       "-k", f"{ONLY['kyverno']} or {ONLY['rbac']}",
                                       modules=MODULES, timeout=240)
+        if fault is None:
+            assert shutil.which("kubectl"), "kubectl is missing: apt-get install kubernetes-client"
+            # The Kyverno reproduce commands work as printed, run against the same objects
+            # (kubectl sends no bearer token over plain HTTP, so a token-less stand-in serves
+            # them; the printed command never carries the token anyway).
+            reproduce = check(signoff, "security", "kyverno")["reproduce"]
+            assert f"--server {api.url}" in reproduce
+            with KubeApiStandin(directory=Path(directory)) as open_api:
+                for command in reproduce.replace(api.url, open_api.url).split("; "):
+                    done = subprocess.run(command, shell=True, timeout=60, capture_output=True,
+                                          text=True)
+                    assert done.returncode == 0, (command, done.stderr)
+                    assert done.stdout.strip(), command
     assert signoff is not None, output(result)
     assert statuses(signoff)["kyverno"] == "passed", output(result)
     sar = m(signoff, "rbac", "SubjectAccessReview: forbidden access the API allows")
