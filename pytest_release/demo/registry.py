@@ -144,15 +144,17 @@ def demo_image_files(extra_packages: Sequence[tuple[str, str]] = ()) -> list[tup
 
 def push_demo_image(registry: Registry, repository: str = DEMO_REPOSITORY, tag: str = "v5.7.1",
                     *, extra_packages: Sequence[tuple[str, str]] = (),
-                    label: str = "", files: Sequence[tuple[str, bytes]] | None = None) -> str:
+                    label: str = "", files: Sequence[tuple[str, bytes]] | None = None,
+                    user: str = "10001") -> str:
     """Build the demo image, push it as ``repository:tag``; returns its manifest digest.
 
-    ``files`` replaces the image's content (``[]``: an image with nothing in it)."""
+    ``files`` replaces the image's content (``[]``: an image with nothing in it); ``user`` is
+    the image config's ``User`` (``"root"`` for a misconfigured image)."""
     tar = _tar_layer(demo_image_files(extra_packages) if files is None else files)
     layer = gzip.compress(tar, mtime=0)
     config = {
         "architecture": "amd64", "os": "linux",
-        "config": {"User": "10001", "WorkingDir": "/app",
+        "config": {"User": user, "WorkingDir": "/app",
                    "Cmd": ["python", "-m", "feedback_service", "serve"],
                    "Labels": {"org.opencontainers.image.version": tag,
                               **({"demo.variant": label} if label else {})}},

@@ -323,7 +323,8 @@ def test_malformed_security_settings_are_one_usage_error(run_release, security_s
     assert signoff is None
 
 
-@pytest.mark.parametrize("case", ["high", "high-allowed", "trivy-missing", "rbac-exception"])
+@pytest.mark.parametrize("case", ["high", "high-allowed", "root-image", "trivy-missing",
+                                  "rbac-exception"])
 def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_path, case):
     """HIGH against its limit, trivy not installed and no report, an explicit RBAC exception."""
     t = security_stack_targets
@@ -331,6 +332,7 @@ def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_p
         "high": ({"release": {"image": t.tags["high"]}}, "trivy"),
         "high-allowed": ({"release": {"image": t.tags["high"]}, "security": {"max_high": 1}},
                          "trivy"),
+        "root-image": ({"release": {"image": t.tags["root"]}}, "trivy"),
         "trivy-missing": ({"security": {"trivy": str(tmp_path / "no-such-trivy")}}, "trivy"),
         "rbac-exception": ({"security": {"rbac_allowed_exceptions": ["backend:secrets-read"]},
                             "cluster": {"snapshot_dir": t.snapshot("exc", rbac_secrets_list)}},
@@ -348,6 +350,11 @@ def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_p
         assert measurement(c, "HIGH findings")["value"] == 1
         assert measurement(c, "HIGH findings, listed")["value"] == [
             "CVE-2023-28858 HIGH redis 4.5.0, fixed 4.5.3 in Python"]
+    elif case == "root-image":  # a misconfiguration of the image itself, found by real trivy
+        assert c["outcome"] == "failed", output(result)
+        listed = measurement(c, "HIGH findings, listed")["value"]
+        assert len(listed) == 1 and listed[0].startswith("DS-0002 HIGH"), listed
+        assert measurement(c, "HIGH findings")["value"] == 1
     elif case == "trivy-missing":
         assert c["outcome"] == "skipped" and not c["measured"], output(result)
         assert "trivy is not installed and no report file is configured" in c["message"]

@@ -190,6 +190,7 @@ def security_targets(workdir: Path) -> Iterator[SecurityTargets]:
         ref = variant("critical", extra_packages=[("PyYAML", "5.3")], label="critical")
         sign_image(client, ref, targets.digests["critical"], image.private_key)
         variant("high", extra_packages=[("redis", "4.5.0")], label="high")
+        variant("root", label="root", user="root")
         variant("unsigned", label="unsigned")
         variant("empty", label="empty", files=[("etc/motd", b"nothing to scan here\n")])
         ref = variant("tampered", label="tampered")
