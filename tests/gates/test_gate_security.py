@@ -210,7 +210,7 @@ def test_trivy_report_path_other_image_stale_and_empty(run_release, security_sta
     cases = {
         "other": t.trivy_report("other", t.tags["unsigned"]),
         "stale": t.trivy_report("stale", t.tags["healthy"], created_at="2026-01-01T00:00:00Z"),
-        "empty": t.trivy_report("empty", t.tags["empty"]),
+        "empty": t.trivy_report("empty", t.tags["empty"], scanners="vuln"),
     }
     seen = {}
     for name, report in cases.items():

