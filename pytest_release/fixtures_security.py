@@ -243,7 +243,7 @@ def opa_client(release_settings: Settings) -> OpaClient:
     if not sec.opa_url:
         not_measured("security.opa_url is not configured (set it to the OPA server, e.g. "
                      "http://opa:8181)")
-    return OpaClient(sec.opa_url, timeout_s=sec.timeout_s)
+    return OpaClient(sec.opa_url, timeout_s=sec.timeout_s, token=sec.opa_token)
 
 
 @pytest.fixture(scope="session")

@@ -165,6 +165,8 @@ class SecuritySettings:
         None, "strlist", "policies that must exist and be ready: NAME (ClusterPolicy, "
         "ValidatingPolicy, or Policy in the namespace) or KIND/NAME")
     opa_url: str | None = opt(None, "url", "OPA REST API base URL (POST /v1/data/<opa_path>)")
+    opa_token: str | None = opt(None, "str", "bearer token for OPA's API (use '${OPA_TOKEN}')",
+                                secret=True)
     opa_path: str = opt("authz/allow", "str", "decision path under /v1/data")
     opa_cases: tuple[str, ...] = opt(
         (

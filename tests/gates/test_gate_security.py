@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from helpers.release import check, gate, item_statuses, measurement, output
 from support.security import (
+    OPA_TOKEN,
     closed_port,
     kyverno_failing_result,
     kyverno_policy_not_ready,
@@ -324,15 +325,21 @@ def test_malformed_security_settings_are_one_usage_error(run_release, security_s
 
 
 @pytest.mark.parametrize("case", ["high", "high-allowed", "root-image", "trivy-missing",
-                                  "rbac-exception"])
-def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_path, case):
-    """HIGH against its limit, trivy not installed and no report, an explicit RBAC exception."""
+                                  "rbac-exception", "opa-token", "opa-no-token"])
+def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_path, case,
+                                      monkeypatch):
+    """HIGH against its limit, a root image, trivy not installed and no report, an explicit RBAC
+    exception, an OPA that wants a bearer token (given: measured; not given: not measured)."""
     t = security_stack_targets
+    monkeypatch.setenv("OPA_TOKEN", OPA_TOKEN)
+    protected = t.opa["protected"].url
     extra, item_id = {
         "high": ({"release": {"image": t.tags["high"]}}, "trivy"),
         "high-allowed": ({"release": {"image": t.tags["high"]}, "security": {"max_high": 1}},
                          "trivy"),
         "root-image": ({"release": {"image": t.tags["root"]}}, "trivy"),
+        "opa-token": ({"security": {"opa_url": protected, "opa_token": "${OPA_TOKEN}"}}, "opa"),
+        "opa-no-token": ({"security": {"opa_url": protected}}, "opa"),
         "trivy-missing": ({"security": {"trivy": str(tmp_path / "no-such-trivy")}}, "trivy"),
         "rbac-exception": ({"security": {"rbac_allowed_exceptions": ["backend:secrets-read"]},
                             "cluster": {"snapshot_dir": t.snapshot("exc", rbac_secrets_list)}},
@@ -355,6 +362,13 @@ def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_p
         listed = measurement(c, "HIGH findings, listed")["value"]
         assert len(listed) == 1 and listed[0].startswith("DS-0002 HIGH"), listed
         assert measurement(c, "HIGH findings")["value"] == 1
+    elif case == "opa-token":
+        assert c["outcome"] == "passed", output(result)
+        assert OPA_TOKEN not in output(result) and OPA_TOKEN not in json.dumps(signoff)
+        assert "$OPA_TOKEN" in c["reproduce"]
+    elif case == "opa-no-token":
+        assert c["outcome"] == "skipped" and not c["measured"], output(result)
+        assert "answered 401" in c["message"]
     elif case == "trivy-missing":
         assert c["outcome"] == "skipped" and not c["measured"], output(result)
         assert "trivy is not installed and no report file is configured" in c["message"]

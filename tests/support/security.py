@@ -27,6 +27,7 @@ from pytest_release.probes.tools import find_tool, run_tool
 from pytest_release.probes.trivy import image_argv
 
 Obj = dict[str, Any]
+OPA_TOKEN = "opa-bearer-t0ken"
 
 
 def closed_port() -> int:
@@ -206,4 +207,6 @@ def security_targets(workdir: Path) -> Iterator[SecurityTargets]:
                                     ("undefined", undefined_for_admin)):
                 targets.opa[name] = servers.enter_context(
                     OpaServer(policy_dir(workdir / "opa" / name, transform)))
+            targets.opa["protected"] = servers.enter_context(
+                OpaServer(examples_path("opa"), token=OPA_TOKEN))
             yield targets

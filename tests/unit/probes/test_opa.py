@@ -55,3 +55,14 @@ def test_policy_error_and_unreachable_are_unavailable():
         url = server.url
     with pytest.raises(ProbeUnavailable, match="unreachable"):
         OpaClient(url, timeout_s=1).decide("bad/allow", {})
+
+
+def test_token_protected_opa():
+    policies = RegoPolicies({"p.rego": "package p\nimport rego.v1\nallow if true\n"})
+    with OpaServer(policies, token="opa-t0ken") as server:
+        with pytest.raises(ProbeUnavailable, match="answered 401") as info:
+            OpaClient(server.url, timeout_s=5).decide("p/allow", {})
+        assert "opa-t0ken" not in str(info.value)
+        client = OpaClient(server.url, timeout_s=5, token="opa-t0ken")
+        assert client.decide("p/allow", {}) == Decision(True, True)
+        assert "opa-t0ken" not in client.curl("p/allow", {}) and "$OPA_TOKEN" in client.curl("p/allow", {})
