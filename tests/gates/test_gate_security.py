@@ -325,7 +325,8 @@ def test_malformed_security_settings_are_one_usage_error(run_release, security_s
 
 
 @pytest.mark.parametrize("case", ["high", "high-allowed", "root-image", "trivy-missing",
-                                  "rbac-exception", "opa-token", "opa-no-token"])
+                                  "rbac-exception", "manifests-wildcard", "opa-token",
+                                  "opa-no-token"])
 def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_path, case,
                                       monkeypatch):
     """HIGH against its limit, a root image, trivy not installed and no report, an explicit RBAC
@@ -333,11 +334,17 @@ def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_p
     t = security_stack_targets
     monkeypatch.setenv("OPA_TOKEN", OPA_TOKEN)
     protected = t.opa["protected"].url
+    manifests = tmp_path / "manifests"
+    shutil.copytree(t.stack.manifests_dir, manifests)
+    (manifests / "debug-role.yaml").write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: debug\n"
+        "rules:\n  - apiGroups: ['*']\n    resources: ['*']\n    verbs: ['*']\n")
     extra, item_id = {
         "high": ({"release": {"image": t.tags["high"]}}, "trivy"),
         "high-allowed": ({"release": {"image": t.tags["high"]}, "security": {"max_high": 1}},
                          "trivy"),
         "root-image": ({"release": {"image": t.tags["root"]}}, "trivy"),
+        "manifests-wildcard": ({"security": {"manifests_dir": str(manifests)}}, "rbac"),
         "opa-token": ({"security": {"opa_url": protected, "opa_token": "${OPA_TOKEN}"}}, "opa"),
         "opa-no-token": ({"security": {"opa_url": protected}}, "opa"),
         "trivy-missing": ({"security": {"trivy": str(tmp_path / "no-such-trivy")}}, "trivy"),
@@ -362,6 +369,12 @@ def test_one_setting_decides_one_item(run_release, security_stack_targets, tmp_p
         listed = measurement(c, "HIGH findings, listed")["value"]
         assert len(listed) == 1 and listed[0].startswith("DS-0002 HIGH"), listed
         assert measurement(c, "HIGH findings")["value"] == 1
+    elif case == "manifests-wildcard":  # the cluster is clean; trivy config's second opinion is not
+        assert c["outcome"] == "failed", output(result)
+        assert measurement(c, "least-privilege violations")["ok"] is True
+        serious = measurement(c, "trivy config CRITICAL/HIGH findings (second opinion)")
+        assert serious["ok"] is False
+        assert any("debug-role.yaml" in f for f in serious["value"]), serious
     elif case == "opa-token":
         assert c["outcome"] == "passed", output(result)
         assert OPA_TOKEN not in output(result) and OPA_TOKEN not in json.dumps(signoff)
