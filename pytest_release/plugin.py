@@ -17,7 +17,7 @@ import pytest
 
 from .collector import USAGE_ERROR_KEY, CheckIndex, SignOffCollector, describe
 from .evidence import CHECK, Evidence, not_measured
-from .gates import GATES, ITEM_MARKER
+from .gates import CATALOGUE, GATES, ITEM_MARKER, PRE_DEPLOYMENT
 from .settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -77,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers", f"{gate.marker}: Gate {gate.number} ({gate.title}) release checks"
         )
+    for stage in CATALOGUE:  # issue 10: the canary and post-deployment stages
+        if stage.stage != PRE_DEPLOYMENT:
+            config.addinivalue_line("markers", f"{stage.marker}: {stage.title} stage checks")
     config.addinivalue_line(
         "markers", f"{ITEM_MARKER}(item_id): the checklist item of its gate that this check earns"
     )
@@ -276,4 +279,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability",
-                  "pytest_release.fixtures_cluster", "pytest_release.fixtures_security"]
+                  "pytest_release.fixtures_cluster", "pytest_release.fixtures_security",
+                  "pytest_release.fixtures_gitops", "pytest_release.fixtures_canary"]

@@ -261,9 +261,59 @@ class ObservabilitySettings:
     )
 
 
+# --- [gitops] and [canary] (Gate 6) — self-contained block ------------------------------------
 @dataclass(frozen=True)
 class GitopsSettings:
-    pass
+    application: str = opt("cpt-ajan", "str", "Argo CD Application of the release (argocd app get)")
+    namespace: str = opt("argocd", "str", "namespace of the Application object")
+    argocd_app_json: str | None = opt(
+        None, "path", "`argocd app get <app> -o json` output to read instead of the cluster")
+    rollout: str | None = opt(
+        None, "str", "Argo Rollout of the release (default: the Rollout the Application manages)")
+    rollout_namespace: str | None = opt(
+        None, "str", "namespace of the Rollout (default: the Application's destination namespace, "
+        "else cluster.namespace)")
+    repo: str | None = opt(
+        None, "str", "git repository holding the release tag: a local path (relative to the config "
+        "file) or a remote URL read with git ls-remote (credentials via '${ENV_VAR}')")
+    tag: str | None = opt(None, "str", "release tag (default: release.version)")
+    allowed_signers: str | None = opt(
+        None, "path", "ssh allowed-signers file: when set, the tag's signature must verify "
+        "(git verify-tag with gpg.ssh.allowedSignersFile)")
+    git: str = opt("git", "str", "git executable (name on PATH or path)")
+    timeout_s: float = opt(20.0, "float", "deadline of one git command", min=0.1)
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """The Deployment Plan and Canary Analysis Templates of the checklist (Gate 6 reads the
+    Rollout's definition of them; the canary stage measures them live)."""
+
+    phase1_weight: int = opt(10, "int", "Phase 1 (Canary) traffic weight, %", min=1, max=100)
+    phase1_pause: str = opt("5m", "duration", "Phase 1 duration (the pause at its weight)")
+    phase1_max_failures: int = opt(
+        1, "int", "Phase 1 'Max 1 analysis failure': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase1_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency"), "strlist",
+        "analysis templates that must run in Phase 1 (Metrics: Error rate, latency)")
+    phase2_weight: int = opt(30, "int", "Phase 2 (Expansion) traffic weight, %", min=1, max=100)
+    phase2_pause: str = opt("10m", "duration", "Phase 2 duration (the pause at its weight)")
+    phase2_max_failures: int = opt(
+        2, "int", "Phase 2 'Max 2 failures -> rollback': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase2_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency", "redis-health"), "strlist",
+        "analysis templates that must run in Phase 2 (Metrics: All analysis templates)")
+    final_weight: int = opt(100, "int", "Phase 3 (Full) traffic weight, %", min=1, max=100)
+    analysis_interval: str = opt("30s", "duration", "interval of every analysis template metric")
+    error_rate_template: str = opt("feedback-error-rate", "str", "error-rate AnalysisTemplate")
+    max_error_rate: float = opt(0.005, "rate", "feedback-error-rate threshold (< 0.5%)")
+    latency_template: str = opt("feedback-latency", "str", "P95 latency AnalysisTemplate")
+    p95_ms: float = opt(150.0, "float", "feedback-latency threshold (P95 < 150 ms)", min=0.001)
+    redis_template: str = opt("redis-health", "str", "Redis connection AnalysisTemplate")
+    redis_min_connected: float = opt(0.0, "float", "redis-health threshold (connection status > 0)")
+# --- end [gitops] and [canary] ------------------------------------------------------------------
 
 
 # --- [cluster] (cluster source: live API or snapshot directory) -----------------------------
@@ -289,6 +339,94 @@ class ClusterSettings:
 # --- end [cluster] -----------------------------------------------------------------------------
 
 
+# -- stages: canary analysis [analysis] and post-deployment [postdeploy] (issue 10) -----------------
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Live canary analysis and rollback-trigger backtests (the lead may fold it into [canary])."""
+
+    templates_dir: str | None = opt(
+        None, "path", "cluster snapshot (dir of AnalysisTemplate YAML) to read the analysis "
+        "queries from (default: the queries below)")
+    templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency", "redis-health"), "strlist",
+        "AnalysisTemplates the canary is judged by (the checklist's three)")
+    canary_args: tuple[str, ...] = opt(
+        ("track=canary",), "strlist", "template args (NAME=VALUE) selecting the canary")
+    stable_args: tuple[str, ...] = opt(
+        ("track=stable",), "strlist", "template args selecting the stable version (comparison)")
+    error_rate_query: str = opt(
+        '(sum(rate(aiops_http_errors_total{status_class="5xx",track="{{args.track}}"}[5m])) '
+        'or vector(0)) / '
+        'sum(rate(aiops_http_requests_total{track="{{args.track}}"}[5m]))', "str",
+        "feedback-error-rate query when no template is read")
+    latency_query: str = opt(
+        'histogram_quantile(0.95, sum by (le) (rate(aiops_http_request_duration_seconds_bucket'
+        '{track="{{args.track}}"}[5m])))', "str",
+        "feedback-latency query (seconds) when no template is read")
+    redis_query: str = opt(
+        'min(aiops_redis_connected{track="{{args.track}}"})', "str",
+        "redis-health query when no template is read")
+    max_error_rate: float = opt(0.005, "rate", "feedback-error-rate threshold (< 0.5 %)")
+    max_p95_ms: float = opt(150.0, "float", "feedback-latency threshold (P95 < 150 ms)", min=0.001)
+    min_redis: float = opt(0.0, "float", "redis-health threshold (> 0)")
+    template_interval: str = opt("30s", "duration", "the checklist's analysis interval")
+    count: int = opt(10, "int", "measurements taken per template in this run", min=1, max=1000)
+    interval: str = opt("30s", "duration", "pause between measurements in this run")
+    max_wall: str = opt("10m", "duration", "total time the live analysis may take")
+    phase: int = opt(1, "int", "deployment phase being judged (1 canary 10 %, 2 expansion 30 %)",
+                     min=1, max=2)
+    max_failures_phase1: int = opt(1, "int", "failed measurements allowed in phase 1", min=0)
+    max_failures_phase2: int = opt(2, "int", "failed measurements allowed in phase 2", min=0)
+    error_rate_rule: str = opt("FeedbackErrorRateHigh", "str",
+                               "alert enforcing 'Error rate > 0.5% for 10 minutes'")
+    error_rate_for: str = opt("10m", "duration", "the error-rate trigger's window")
+    latency_rule: str = opt("FeedbackLatencyP95High", "str",
+                            "alert enforcing 'P95 latency > 150ms for 5 minutes'")
+    latency_for: str = opt("5m", "duration", "the latency trigger's window")
+    consecutive_failures: int = opt(2, "int", "'2 consecutive analysis failures' abort", min=1)
+    redis_rule: str = opt("RedisConnectionFailures", "str",
+                          "alert enforcing 'Redis connection failures > 5 in 5 minutes'")
+    redis_max_failures: float = opt(5.0, "float", "the Redis trigger's count (> 5)", min=0)
+    redis_window: str = opt("5m", "duration", "the Redis trigger's window")
+    backtest_window: str = opt("24h", "duration", "history the rollback triggers are backtested on")
+    backtest_step: str = opt("1m", "duration", "resolution of the backtest's range queries")
+    fire_tolerance: str = opt(
+        "5m", "duration", "how far the enforcing alert's firing may be from the backtest's time")
+
+
+@dataclass(frozen=True)
+class PostdeploySettings:
+    """The 24 h after full rollout, judged from Prometheus history."""
+
+    window: str = opt("24h", "duration", "post-deployment window (ending now)")
+    step: str = opt("1m", "duration", "resolution of the window's range queries")
+    job: str = opt("feedback-service", "str", "Prometheus job label of the service")
+    slo_target: float = opt(0.995, "rate", "availability SLO (the checklist's < 0.5 % errors)")
+    slo_period: str = opt("720h", "duration", "SLO period the error budget belongs to (30 days)")
+    burn_measure: str = opt(
+        "budget_consumed", "str", "what 'burn rate < 10%' means: budget_consumed (share of the "
+        "period's budget spent in the window) or burn_rate (window burn rate as a fraction)",
+        choices=("budget_consumed", "burn_rate"))
+    max_burn: float = opt(0.10, "rate", "the checklist's 'burn rate < 10%'")
+    burn_pairs: tuple[str, ...] = opt(
+        ("1h:5m:14.4", "6h:30m:6"), "strlist",
+        "multiwindow pairs LONG:SHORT:FACTOR that must not both exceed FACTOR (add 3d:6h:1 with "
+        "3 days of history)")
+    min_requests: int = opt(1000, "int", "fewer requests in the window: not measured", min=1)
+    min_coverage: float = opt(0.95, "rate", "share of the window the history must cover")
+    p95_slo_ms: float = opt(150.0, "float", "P95 latency SLO over the window and each hour",
+                            min=0.001)
+    image_series: str = opt("kube_pod_container_info", "str", "series naming the running image")
+    image_selector: str = opt('namespace="aiops",container="backend"', "str",
+                              "label matchers of the service's containers in that series")
+    image_label: str = opt("image_id", "str", "label carrying the image digest")
+    blocking_severities: tuple[str, ...] = opt(
+        ("critical",), "strlist", "alert severities that must not have fired in the window")
+    security_matchers: tuple[str, ...] | None = opt(
+        None, "strlist", "label matchers of security alerts (e.g. category=\"security\"); "
+        "unset: no security source, not measured")
+
+
 SECTIONS: dict[str, type] = {
     "release": ReleaseSettings,
     "redis": RedisSettings,
@@ -297,7 +435,10 @@ SECTIONS: dict[str, type] = {
     "security": SecuritySettings,
     "observability": ObservabilitySettings,
     "gitops": GitopsSettings,
+    "canary": CanarySettings,
     "cluster": ClusterSettings,
+    "analysis": AnalysisSettings,  # issue 10
+    "postdeploy": PostdeploySettings,  # issue 10
 }
 
 
@@ -312,7 +453,10 @@ class Settings:
     security: SecuritySettings
     observability: ObservabilitySettings
     gitops: GitopsSettings
+    canary: CanarySettings
     cluster: ClusterSettings
+    analysis: AnalysisSettings  # issue 10
+    postdeploy: PostdeploySettings  # issue 10
     source: str | None = None
     secrets: frozenset[str] = frozenset()
 
@@ -335,6 +479,7 @@ class Settings:
             "load_duration": self.load.duration,
             "load_vus": self.load.vus,
             "security_max_critical": self.security.max_critical,  # Gate 4
+            "release_version": self.release.version or "v5.7.1",
         }
 
     def redact(self, text: str) -> str:
