@@ -102,3 +102,18 @@ def test_basic_auth_registry(tmp_path):
         assert writer.resolve(ref) == digest
     finally:
         server.stop()
+
+
+def test_cosign_cli_output_parsing():
+    """`cosign verify --key k --output json` prints a JSON array of simplesigning payloads (the
+    documented shape; no cosign binary exists here to produce it)."""
+    from pytest_release.probes.oci import COSIGN_TYPE, cosign_cli_facts, parse_cosign_verify_output
+
+    text = ('[{"critical":{"identity":{"docker-reference":"ghcr.io/o/app"},"image":'
+            f'{{"docker-manifest-digest":"{DIGEST}"}},"type":"{COSIGN_TYPE}"}},"optional":null}}]')
+    facts = cosign_cli_facts(parse_cosign_verify_output(text), "cosign.pub")
+    assert [(f.verified_key, f.signed_digest, f.identity) for f in facts] == [
+        ("cosign.pub", DIGEST, "ghcr.io/o/app")]
+    assert parse_cosign_verify_output("") == []
+    lines = text[1:-1] + "\nVerification for ghcr.io/o/app -- The following checks were performed"
+    assert len(parse_cosign_verify_output(lines)) == 1
