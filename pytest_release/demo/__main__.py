@@ -143,7 +143,9 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     tokens = ctx.env
 
     config = workdir / "release.toml"
-    ctx.settings.setdefault("release", {})["commit"] = args.commit or _git_commit()
+    release = ctx.settings.setdefault("release", {})
+    if args.commit or "commit" not in release:  # the gitops part records its repo's commit
+        release["commit"] = args.commit or _git_commit()
     _write_config(config, ctx.settings)
     (workdir / "pytest.ini").write_text(PYTEST_INI)
     suite = (args.suite or suite_path()).resolve()

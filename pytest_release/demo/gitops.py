@@ -15,17 +15,19 @@ snapshot (or through ``demo.k8s_api.KubeApiStandin``), named as stand-ins in the
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..bundled import examples_path
 from ..probes.tools import require_tool, run_tool
+from .parts import DemoContext, Overrides
 
 Obj = dict[str, Any]
 GIT_HINT = "install git (apt-get install git)"
@@ -428,3 +430,25 @@ def start_gitops(workdir: Path, *, image_name: str, digest: str, tag: str = "v5.
     if repo.allowed_signers is None:
         raise GitDemoError("the release repository has no allowed-signers file")
     return GitopsDemo(repo.path, commit, tag, repo.allowed_signers, snapshot)
+
+
+@contextlib.contextmanager
+def demo_part(ctx: DemoContext) -> Iterator[Overrides]:
+    """The demo stack part (``demo/parts.py``): a release repo with the signed tag and the Argo
+    objects running the image the security part signed (its digest, read from the registry)."""
+    from .stack import StackError
+
+    image = ctx.shared.get("signed_image")
+    if image is None:
+        raise StackError("the security part did not start: no signed release image to deploy")
+    snapshot = ctx.shared.get("cluster_snapshot")
+    if snapshot is not None:  # the examples' own Argo objects give way to the demo's
+        for old in Path(snapshot).glob("gitops-*.yaml"):
+            old.unlink()
+    try:
+        demo = start_gitops(ctx.workdir, image_name=image.ref.name, digest=image.digest,
+                            tag=ctx.args.release, snapshot_dir=snapshot)
+    except (GitDemoError, OSError) as exc:
+        raise StackError(f"gitops demo: {exc}") from None
+    print(f"demo: release repo {demo.repo} (tag {demo.tag} signed, commit {demo.commit[:7]})")
+    yield demo.settings()

@@ -44,11 +44,14 @@ class RegoPolicies:
         import regopy
 
         interpreter = regopy.Interpreter()
-        for name, source in self.modules.items():
-            interpreter.add_module(name, source)
-        if input_ is not None:
-            interpreter.set_input(input_)
-        output = interpreter.query(f"result := data.{path.replace('/', '.')}")
+        try:
+            for name, source in self.modules.items():
+                interpreter.add_module(name, source)
+            if input_ is not None:
+                interpreter.set_input(input_)
+            output = interpreter.query(f"result := data.{path.replace('/', '.')}")
+        except Exception as exc:  # regopy raises RegoError for a module that does not compile
+            raise RuntimeError(f"{type(exc).__name__}: {str(exc).strip()[:500]}") from None
         if not output.ok():
             raise RuntimeError(str(output).strip()[:500])
         results = output.results
@@ -87,6 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._data(body.get("input") if isinstance(body, dict) else None)
 
     def _data(self, input_: Any) -> None:
+        token = self.server.token
+        if token and self.headers.get("Authorization") != f"Bearer {token}":
+            # OPA with --authentication=token --authorization=basic answers 401 like this
+            self._send(401, {"code": "unauthorized", "message": "authentication required"})
+            return
         path = self.path.split("?", 1)[0]
         if not path.startswith("/v1/data/"):
             self._send(404, {"code": "resource_not_found", "message": f"{path} not found"})
@@ -106,18 +114,21 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     policies: RegoPolicies
+    token: str | None = None
 
 
 class OpaServer:
     """The server on ``127.0.0.1:<free port>`` in a thread; a context manager."""
 
-    def __init__(self, policies: RegoPolicies | Path | None = None, *, port: int = 0) -> None:
+    def __init__(self, policies: RegoPolicies | Path | None = None, *, port: int = 0,
+                 token: str | None = None) -> None:
         if policies is None:
             policies = examples_path("opa")
         if isinstance(policies, Path):
             policies = RegoPolicies.from_dir(policies)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.policies = policies
+        self._server.token = token
         self._thread = threading.Thread(target=self._server.serve_forever, name="opa-regopy",
                                         daemon=True)
 

@@ -45,6 +45,8 @@ class DemoContext:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Environment of the suite run: tokens and passwords go here, referenced as ``${NAME}``.
     env: dict[str, str] = field(default_factory=dict)
+    #: Handles a part leaves for later parts (the security part's signed image for gitops).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def dir(self, name: str) -> Path:
         """A fresh directory for one component (inside the demo's temporary directory)."""
@@ -79,4 +81,10 @@ STACK_PARTS: tuple[StackPart, ...] = (
               help="the feedback service on that Redis, with tokens (Gates 1-3)"),
     StackPart("observability", "pytest_release.demo.observability:demo_part",
               help="Prometheus + Alertmanager scraping the service (Gate 5)"),
+    StackPart("security", "pytest_release.demo.security:demo_part",
+              help="OCI registry with the signed service image, a Trivy DB, OPA over Rego, "
+                   "Kyverno and RBAC objects (Gate 4)"),
+    StackPart("gitops", "pytest_release.demo.gitops:demo_part",
+              help="a real git repo with the ssh-signed release tag; the Argo CD Application, "
+                   "Rollout and pods running the signed digest (Gate 6)"),
 )

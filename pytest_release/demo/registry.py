@@ -64,11 +64,23 @@ class RegistryServer:
         self.process.stop()
 
 
-def start_registry(workdir: Path, *, timeout: float = 15.0) -> RegistryServer:
-    """``docker-registry serve`` on a free loopback port; waits until ``/v2/`` answers."""
+def start_registry(workdir: Path, *, timeout: float = 15.0,
+                   htpasswd: tuple[str, str] | None = None) -> RegistryServer:
+    """``docker-registry serve`` on a free loopback port; waits until ``/v2/`` answers.
+
+    ``htpasswd=(user, password)`` switches the registry's own Basic authentication on (bcrypt
+    htpasswd file; needs PyPI ``bcrypt``)."""
     binary = executable("docker-registry", "apt-get install docker-registry")
     workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "storage"
+    auth = ""
+    if htpasswd:
+        import bcrypt
+
+        users = workdir / "htpasswd"
+        hashed = bcrypt.hashpw(htpasswd[1].encode(), bcrypt.gensalt(rounds=4)).decode()
+        users.write_text(f"{htpasswd[0]}:{hashed}\n")
+        auth = f"auth:\n  htpasswd:\n    realm: pytest-release\n    path: {users}\n"
     last = ""
     for _attempt in range(5):
         port = free_port()
@@ -77,7 +89,7 @@ def start_registry(workdir: Path, *, timeout: float = 15.0) -> RegistryServer:
             "version: 0.1\n"
             "log:\n  level: warn\n"
             f"storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n" + auth
         )
         server = RegistryServer(spawn("docker-registry", [binary, "serve", str(config)], workdir),
                                 port, root)
@@ -132,13 +144,17 @@ def demo_image_files(extra_packages: Sequence[tuple[str, str]] = ()) -> list[tup
 
 def push_demo_image(registry: Registry, repository: str = DEMO_REPOSITORY, tag: str = "v5.7.1",
                     *, extra_packages: Sequence[tuple[str, str]] = (),
-                    label: str = "") -> str:
-    """Build the demo image, push it as ``repository:tag``; returns its manifest digest."""
-    tar = _tar_layer(demo_image_files(extra_packages))
+                    label: str = "", files: Sequence[tuple[str, bytes]] | None = None,
+                    user: str = "10001") -> str:
+    """Build the demo image, push it as ``repository:tag``; returns its manifest digest.
+
+    ``files`` replaces the image's content (``[]``: an image with nothing in it); ``user`` is
+    the image config's ``User`` (``"root"`` for a misconfigured image)."""
+    tar = _tar_layer(demo_image_files(extra_packages) if files is None else files)
     layer = gzip.compress(tar, mtime=0)
     config = {
         "architecture": "amd64", "os": "linux",
-        "config": {"User": "10001", "WorkingDir": "/app",
+        "config": {"User": user, "WorkingDir": "/app",
                    "Cmd": ["python", "-m", "feedback_service", "serve"],
                    "Labels": {"org.opencontainers.image.version": tag,
                               **({"demo.variant": label} if label else {})}},

@@ -114,6 +114,14 @@ def _resource_name(res: Any) -> str:
     return f"{res.get('kind', '?')}/{ns + '/' if ns else ''}{res.get('name', '?')}"
 
 
+def _about_namespace(res: Any, namespace: str) -> bool:
+    if not isinstance(res, dict):
+        return False
+    if res.get("kind") == "Namespace":
+        return res.get("name") == namespace
+    return res.get("namespace") == namespace
+
+
 def report_results(cluster: ClusterSource, namespace: str) -> ReportSummary:
     """Results of the namespace's PolicyReports and of ClusterPolicyReport entries about it.
 
@@ -135,8 +143,7 @@ def report_results(cluster: ClusterSource, namespace: str) -> ReportSummary:
             scope = report.get("scope")
             if isinstance(scope, dict) and not resources:
                 resources = [scope]
-            if cluster_scoped and resources and not any(
-                    (r.get("namespace") or namespace) == namespace for r in resources):
+            if cluster_scoped and not any(_about_namespace(r, namespace) for r in resources):
                 continue
             kept += 1
             outcome = str(entry.get("result", "")).lower()

@@ -113,24 +113,79 @@ class Manifest:
 
 
 class Registry:
-    """The registry API of one host; ``base_url`` like ``http://127.0.0.1:5000``."""
+    """The registry API of one host; ``base_url`` like ``http://127.0.0.1:5000``.
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, verify_tls: bool = True) -> None:
+    Authentication follows the distribution spec: on a ``401`` with a ``Basic`` challenge the
+    request is repeated with ``username``/``password``; with a ``Bearer`` challenge a token is
+    fetched from its realm (anonymously, or with the credentials) and the request repeated.
+    """
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, verify_tls: bool = True,
+                 username: str | None = None, password: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.verify_tls = verify_tls
+        self._credentials = (username, password or "") if username else None
+        self._authorization: str | None = None
 
     def _request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
                  data: bytes | None = None, max_bytes: int = MAX_MANIFEST_BYTES,
                  ok: Sequence[int] = (200,)) -> tuple[int, Mapping[str, str], bytes]:
+        """One request under a total deadline, authenticated on a 401 challenge."""
+        try:
+            return self._send(method, path, headers, data, max_bytes, ok)
+        except RegistryStatus as exc:
+            if exc.status != 401 or not exc.challenge:
+                raise
+            authorization = self._answer(exc.challenge)
+            if authorization is None or authorization == self._authorization:
+                raise
+            self._authorization = authorization
+        return self._send(method, path, headers, data, max_bytes, ok)
+
+    def _answer(self, challenge: str) -> str | None:
+        """The ``Authorization`` header that answers a ``WWW-Authenticate`` challenge."""
+        scheme, _, params_text = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            if self._credentials is None:
+                return None
+            raw = f"{self._credentials[0]}:{self._credentials[1]}".encode()
+            return "Basic " + base64.b64encode(raw).decode()
+        if scheme.lower() != "bearer":
+            return None
+        params = dict(re.findall(r'(\w+)="([^"]*)"', params_text))
+        realm = params.pop("realm", "")
+        if not realm.startswith(("http://", "https://")):
+            return None
+        import requests
+
+        try:
+            response = requests.get(realm, params=params, timeout=(self.timeout_s, self.timeout_s),
+                                    verify=self.verify_tls, auth=self._credentials)
+            body = response.json() if response.status_code == 200 else {}
+        except (requests.RequestException, ValueError):
+            raise ProbeUnavailable(f"registry {self.base_url}: the token service {realm} "
+                                   "did not answer") from None
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            raise ProbeUnavailable(f"registry {self.base_url}: the token service {realm} "
+                                   f"refused ({response.status_code})")
+        return f"Bearer {token}"
+
+    def _send(self, method: str, path: str, headers: Mapping[str, str] | None,
+              data: bytes | None, max_bytes: int, ok: Sequence[int]
+              ) -> tuple[int, Mapping[str, str], bytes]:
         """One request under a total deadline (connect + headers + body)."""
         import requests
 
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        sent = dict(headers or {})
+        if self._authorization:
+            sent["Authorization"] = self._authorization
         deadline = time.monotonic() + self.timeout_s
         try:
             response = requests.request(
-                method, url, headers=dict(headers or {}), data=data, stream=True,
+                method, url, headers=sent, data=data, stream=True,
                 timeout=(self.timeout_s, self.timeout_s), verify=self.verify_tls,
                 allow_redirects=True)
         except requests.RequestException as exc:
@@ -156,13 +211,14 @@ class Registry:
             raise ProbeUnavailable(f"registry {self.base_url}: {method} {path} did not finish "
                                    f"within {self.timeout_s:g} s")
         if response.status_code not in ok:
-            raise RegistryStatus(response.status_code, method, path, bytes(body[:300]))
+            raise RegistryStatus(response.status_code, method, path, bytes(body[:300]),
+                                 response.headers.get("WWW-Authenticate", ""))
         return response.status_code, response.headers, bytes(body)
 
     def ping(self) -> None:
         """``GET /v2/``; raises :class:`ProbeUnavailable` unless the registry answers 200/401."""
         try:
-            self._request("GET", "/v2/", ok=(200, 401))
+            self._send("GET", "/v2/", None, None, MAX_MANIFEST_BYTES, (200, 401))
         except RegistryStatus as exc:
             raise ProbeUnavailable(f"registry {self.base_url} answered {exc.status} on /v2/") from None
 
@@ -228,8 +284,10 @@ class Registry:
 class RegistryStatus(ProbeUnavailable):
     """The registry answered with an unexpected HTTP status."""
 
-    def __init__(self, status: int, method: str, path: str, body: bytes) -> None:
+    def __init__(self, status: int, method: str, path: str, body: bytes,
+                 challenge: str = "") -> None:
         self.status = status
+        self.challenge = challenge
         text = body.decode("utf-8", "replace").strip().replace("\n", " ")
         super().__init__(f"registry answered {status} to {method} {path}: {text[:200]}")
 

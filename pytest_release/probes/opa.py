@@ -66,9 +66,10 @@ class Decision:
 class OpaClient:
     """OPA's data API at ``base_url`` (``http://127.0.0.1:8181``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def _post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
         import requests
@@ -76,6 +77,7 @@ class OpaClient:
         deadline = time.monotonic() + self.timeout_s
         try:
             response = requests.post(self.base_url + path, json=body, stream=True,
+                                     headers=self._headers,
                                      timeout=(self.timeout_s, self.timeout_s))
             with response:
                 data = bytearray()
@@ -114,5 +116,6 @@ class OpaClient:
         import shlex
 
         body = json.dumps({"input": input_}, separators=(",", ":"))
+        auth = " -H \"Authorization: Bearer $OPA_TOKEN\"" if self._headers else ""
         return (f"curl -s -X POST {shlex.quote(self.base_url + '/v1/data/' + path.strip('/'))} "
-                f"-H 'Content-Type: application/json' -d {shlex.quote(body)}")
+                f"-H 'Content-Type: application/json'{auth} -d {shlex.quote(body)}")

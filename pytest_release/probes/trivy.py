@@ -257,8 +257,9 @@ def _date(text: str, where: str) -> date:
 def image_argv(trivy: str, image: str, *, cache_dir: str | None, insecure: bool,
                offline: bool = True) -> list[str]:
     """``trivy image`` for JSON over every scanner the checklist cares about."""
-    argv = [trivy, "image", "--format", "json", "--quiet", "--scanners", "vuln,misconfig,secret",
-            "--skip-check-update"]
+    # --image-config-scanners: the image's own config (user, ports, history) is checked too
+    argv = [trivy, "image", "--format", "json", "--quiet", "--scanners", "vuln,misconfig",
+            "--image-config-scanners", "misconfig", "--skip-check-update"]
     if offline:
         argv += ["--skip-db-update", "--offline-scan"]
     if cache_dir:

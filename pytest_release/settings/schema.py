@@ -224,15 +224,23 @@ class SecuritySettings:
         None, "url", "registry API base URL (default: https://<host of release.image>)")
     registry_insecure: bool = opt(False, "bool", "plain HTTP registry (loopback/test registries); "
                                   "also passes --insecure to trivy")
+    registry_username: str | None = opt(
+        None, "str", "registry user (Basic, or for the Bearer token service; anonymous if unset)")
+    registry_password: str | None = opt(
+        None, "str", "registry password or token (use '${REGISTRY_PASSWORD}')", secret=True)
     cosign: str = opt("cosign", "str", "cosign executable; when absent the key-based signature is "
                       "verified natively")
     cosign_public_keys: tuple[str, ...] | None = opt(
-        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with")
-    namespace: str = opt("default", "str", "Kubernetes namespace of the release")
+        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with "
+        "(relative to the config file)")
+    namespace: str | None = opt(None, "str", "Kubernetes namespace of the release (default: "
+                                "cluster.namespace)")
     kyverno_policies: tuple[str, ...] | None = opt(
         None, "strlist", "policies that must exist and be ready: NAME (ClusterPolicy, "
         "ValidatingPolicy, or Policy in the namespace) or KIND/NAME")
     opa_url: str | None = opt(None, "url", "OPA REST API base URL (POST /v1/data/<opa_path>)")
+    opa_token: str | None = opt(None, "str", "bearer token for OPA's API (use '${OPA_TOKEN}')",
+                                secret=True)
     opa_path: str = opt("authz/allow", "str", "decision path under /v1/data")
     opa_cases: tuple[str, ...] = opt(
         (
