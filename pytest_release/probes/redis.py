@@ -259,7 +259,7 @@ class RedisProbe:
                     return None
                 raise
             cursor, page, taken, scanned, vanished, no_expiry, over, max_ttl = (
-                str(reply[0]), *(int(v) for v in reply[1:8]))
+                _text(reply[0]), *(int(v) for v in reply[1:8]))
             audit.scanned += scanned
             audit.vanished += vanished
             audit.no_expiry += no_expiry
@@ -268,11 +268,11 @@ class RedisProbe:
                 audit.max_ttl = max_ttl if audit.max_ttl is None else max(audit.max_ttl, max_ttl)
             for key in reply[8]:
                 if len(audit.no_expiry_examples) < examples:
-                    audit.no_expiry_examples.append(str(key))
+                    audit.no_expiry_examples.append(_text(key))
             pairs = list(reply[9])
             for key, ttl in zip(pairs[0::2], pairs[1::2]):
                 if len(audit.over_bound_examples) < examples:
-                    audit.over_bound_examples.append(f"{key} (TTL {int(ttl)} s)")
+                    audit.over_bound_examples.append(f"{_text(key)} (TTL {int(ttl)} s)")
             if page > taken:
                 audit.truncated = True
                 break
@@ -284,15 +284,19 @@ class RedisProbe:
         """One page of the audit script: EVALSHA once the first EVAL has cached it (the ~1 kB
         script is then neither sent nor hashed again); EVAL again if the cache was flushed, and
         for good on a server that refuses EVALSHA but runs EVAL."""
+        # Replies undecoded: example key names need not be UTF-8 (see _text).
+        raw = {"NEVER_DECODE": True}
         if cached and not self._evalsha_refused:
             try:
-                return self.client.evalsha(_TTL_AUDIT_SHA, 0, *args)
+                return self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "EVALSHA", _TTL_AUDIT_SHA, 0, *args, **raw)
             except self._response_error as exc:
                 if self.command_unavailable(exc):
                     self._evalsha_refused = True
                 elif not isinstance(exc, self._no_script_error):
                     raise
-        return self.client.eval(_TTL_AUDIT_LUA, 0, *args)
+        return self.client.execute_command(  # type: ignore[no-untyped-call]
+            "EVAL", _TTL_AUDIT_LUA, 0, *args, **raw)
 
     def _ttl_audit_pipelined(
         self, pattern: str, bound_seconds: int, sample_size: int, scan_count: int, batch: int,
