@@ -322,38 +322,61 @@ class RedisProbe:
         conn = self._call("connect", connection)
         batch = max(1, batch)
 
-        def page(cursor: bytes, wanted: int) -> tuple[bytes, int, list[bytes], list[int]]:
-            conn.send_command(  # type: ignore[no-untyped-call]
-                "SCAN", cursor, "MATCH", pattern, "COUNT", scan_count)
+        Page = tuple[bytes, list[bytes]]  # (next cursor, keys) as SCAN returned them
+
+        def scan_command(cursor: bytes) -> bytes:
+            return b"".join(conn.pack_command(  # type: ignore[no-untyped-call]
+                "SCAN", cursor, "MATCH", pattern, "COUNT", scan_count))
+
+        def read_page() -> Page:
             next_cursor, keys = conn.read_response(disable_decoding=True)
-            taken = list(keys[:max(0, wanted)])
+            return bytes(next_cursor), list(keys)
+
+        def step(cursor: bytes, page: Page | None, wanted: int,
+                 ) -> tuple[int, list[bytes], list[int], bytes, Page | None]:
+            """TTLs of one page; the next page's SCAN rides in the same write as its last TTL
+            batch, so a page costs one round trip, not two. ``page`` None: SCAN ``cursor``."""
+            if page is None:
+                conn.send_packed_command([scan_command(cursor)])  # type: ignore[no-untyped-call]
+                page = read_page()
+            next_cursor, keys = page
+            taken = keys[:max(0, wanted)]
+            more = len(keys) <= len(taken) and next_cursor != b"0"
+            chunks = [taken[i:i + batch] for i in range(0, len(taken), batch)] or [[]]
             ttls: list[int] = []
-            for start in range(0, len(taken), batch):
-                chunk = taken[start:start + batch]
-                conn.send_packed_command([_ttl_commands(chunk)])  # type: ignore[no-untyped-call]
-                read = conn.read_response
-                ttls.extend([int(read()) for _ in chunk])
-            return bytes(next_cursor), len(keys), taken, ttls
+            read = conn.read_response
+            for i, chunk in enumerate(chunks):
+                payload = _ttl_commands(chunk)
+                if more and i == len(chunks) - 1:
+                    payload += scan_command(next_cursor)
+                if payload:
+                    conn.send_packed_command([payload])  # type: ignore[no-untyped-call]
+                ttls.extend([read() for _ in chunk])
+            return len(keys), taken, ttls, next_cursor, read_page() if more else None
 
-        def retry_page(cursor: bytes, wanted: int) -> tuple[bytes, int, list[bytes], list[int]]:
-            # Each page is read whole or not at all, so a retried page is never counted twice.
-            result: tuple[bytes, int, list[bytes], list[int]] = conn.retry.call_with_retry(
-                lambda: page(cursor, wanted),
-                lambda _error: conn.disconnect())  # type: ignore[no-untyped-call]
-            return result
-
-        cursor = b"0"
+        cursor, page = b"0", None
         try:
             while True:
                 wanted = sample_size - (audit.scanned + audit.vanished)
-                cursor, on_page, keys, ttls = self._call(
-                    "SCAN + TTL", functools.partial(retry_page, cursor, wanted))
+                held: list[Page | None] = [page]
+
+                def dropped(_error: BaseException, held: list[Page | None] = held) -> None:
+                    conn.disconnect()  # type: ignore[no-untyped-call]
+                    held[0] = None  # the page read on the lost connection is SCANned again
+
+                # Each page is tallied whole or not at all: a retried page never counts twice.
+                on_page, keys, ttls, next_cursor, page = self._call(
+                    "SCAN + TTL", functools.partial(
+                        conn.retry.call_with_retry,
+                        lambda: step(cursor, held[0], wanted),  # noqa: B023
+                        dropped))
                 _tally(audit, keys, ttls, examples)
                 if on_page > len(keys):
                     audit.truncated = True
                     break
-                if cursor == b"0":
+                if page is None:
                     break
+                cursor = next_cursor
         except BaseException:
             conn.disconnect()  # type: ignore[no-untyped-call]  # replies may be in flight
             raise
