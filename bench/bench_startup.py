@@ -60,17 +60,17 @@ def _python(env: Path) -> Path:
     return env / "bin" / "python"
 
 
-def make_venvs(root: Path) -> dict[str, Path]:
+def make_venvs(root: Path, repo: Path = REPO) -> dict[str, Path]:
     envs = {"bare": root / "bare", "release": root / "release"}
     for name, env in envs.items():
         if _python(env).exists():
             if name == "release":  # this checkout as it is now
                 subprocess.run([str(_python(env)), "-m", "pip", "install", "-q", "--no-deps",
-                                "--force-reinstall", str(REPO)], check=True, capture_output=True)
+                                "--force-reinstall", str(repo)], check=True, capture_output=True)
             continue
         print(f"creating venv {env} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(env)
-        packages = [*CARD, str(REPO)] if name == "release" else CARD
+        packages = [*CARD, str(repo)] if name == "release" else CARD
         start = time.perf_counter()
         # pip's own configuration and cache: no network beyond the configured indexes.
         proc = subprocess.run([str(_python(env)), "-m", "pip", "install", "-q", *packages],
@@ -144,6 +144,9 @@ def main() -> int:
                         help="keep the two venvs here and reuse them next time")
     parser.add_argument("--import-runs", type=int, default=7,
                         help="-X importtime runs per entry-point module (medians)")
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="the pytest-release checkout to install (default: this one); "
+                             "another checkout or worktree gives a before/after")
     parser.add_argument("--dont-write-bytecode", action="store_true",
                         help="run pytest with PYTHONDONTWRITEBYTECODE=1 (as many container images "
                              "do): pytest then re-rewrites every plugin module on every start")
@@ -156,7 +159,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         root = args.venvs or Path(tmp) / "venvs"
         root.mkdir(parents=True, exist_ok=True)
-        envs = make_venvs(root)
+        envs = make_venvs(root, args.repo.resolve())
+        print(f"pytest-release installed from {args.repo.resolve()}")
         cwd = Path(tmp) / "project"
         cwd.mkdir()
         (cwd / "pytest.ini").write_text("[pytest]\n")  # anchor the rootdir here
