@@ -180,7 +180,9 @@ def main() -> int:
         tops = sorted({m.split(".")[0] for m in added_modules})
         print(f"modules a pytest start imports only in the release venv: {len(added_modules)} "
               f"(top-level: {', '.join(tops) or 'none'})")
-        print(f"  of those, heavy clients ({', '.join(HEAVY)}): {', '.join(heavy) or 'none'}")
+        heavy_tops = sorted({m.split(".")[0] for m in heavy})
+        print(f"  of those, heavy clients ({', '.join(HEAVY)}): "
+              + (f"{', '.join(heavy_tops)} ({len(heavy)} modules)" if heavy else "none"))
 
         print(f"\nimport time after `import pytest` (median of {args.import_runs}, -X importtime)")
         for name, value, dist in release_eps:
