@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import evidence as ev
-from .gates import GATES, GATES_BY_ID, GATES_BY_MARKER, ITEM_MARKER
+from .gates import CATALOGUE, GATES_BY_ID, GATES_BY_MARKER, ITEM_MARKER
 from .verdict import Attachment, CheckRecord, Measurement, SignOff, decide
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 WORKEROUTPUT_KEY = "pytest_release_index"
 USAGE_ERROR_KEY = "pytest_release_usage_error"
-_MODULE_GATE = re.compile(r"test_gate_([a-z]+)\.py")
+_MODULE_GATE = re.compile(r"test_(?:gate_)?([a-z]+)\.py")  # test_canary.py, test_postdeploy.py too
 _MAX_MESSAGE = 600
 LOST_PREFIX = "not measured: "
 
@@ -308,6 +308,6 @@ class SignOffCollector:
                 generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 deselected=deselected,
                 deselected_items=deselected_items,
-                gates=[g.rendered(self.settings.checklist_values()) for g in GATES],
+                gates=[g.rendered(self.settings.checklist_values()) for g in CATALOGUE],  # + stages
             )
         return self._signoff

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 CHECKLIST_VALUES: dict[str, object] = {
     "redis_ttl": "7 days", "redis_maxmemory_policy": "noeviction", "redis_p95_ms": "120",
     "load_max_error_rate": "0.5%", "load_p95_ms": "120", "load_min_success_rate": "99.5%",
-    "load_duration": "30s", "load_vus": "25",
+    "load_duration": "30s", "load_vus": "25", "release_version": "v5.7.1",
+    "security_max_critical": "0",  # Gate 4
 }
+
+
+PRE_DEPLOYMENT = "pre-deployment"
 
 
 @dataclass(frozen=True)
@@ -37,16 +41,24 @@ class Gate:
     items: tuple[Item, ...]
     validation_label: str
     validation: tuple[str, ...]
+    #: "pre-deployment" (the six gates, the only ones the verdict is computed from), "canary" or
+    #: "postdeploy" (issue 10: stages shown after the gates, driving the recommendation).
+    stage: str = "pre-deployment"
 
     @property
     def marker(self) -> str:
-        return f"gate_{self.id}"
+        return f"gate_{self.id}" if self.stage == PRE_DEPLOYMENT else f"stage_{self.id}"
+
+    @property
+    def label(self) -> str:
+        """``Gate 3`` for a pre-deployment gate, ``Stage`` for the canary/post-deployment stages."""
+        return f"Gate {self.number}" if self.stage == PRE_DEPLOYMENT else "Stage"
 
     def rendered(self, values: Mapping[str, object] | None) -> Gate:
         """This gate with its item wording filled in from ``values``."""
         items = tuple(Item(i.id, i.render(values)) for i in self.items)
         return Gate(self.id, self.number, self.title, items, self.validation_label,
-                    self.validation)
+                    self.validation, self.stage)
 
     def item(self, item_id: str) -> Item:
         for item in self.items:
@@ -114,7 +126,7 @@ GATES: tuple[Gate, ...] = (
         4,
         "Security",
         (
-            Item("trivy", "Trivy: CRITICAL = 0"),
+            Item("trivy", "Trivy: CRITICAL = {security_max_critical}"),
             Item("cosign", "Cosign: Signature verified"),
             Item("kyverno", "Kyverno: Policies passing"),
             Item("opa", "OPA: Authorization passing"),
@@ -154,15 +166,56 @@ GATES: tuple[Gate, ...] = (
             Item("healthy", "Health: Healthy"),
             Item("canary", "Canary strategy: Defined"),
             Item("rollback", "Auto-rollback: Configured"),
-            Item("tag", "Git tag: v5.7.1"),
+            Item("tag", "Git tag: {release_version}"),
         ),
         "Validation",
         ("argocd app get cpt-ajan", "git tag v5.7.1"),
     ),
 )
 
-GATES_BY_ID: dict[str, Gate] = {g.id: g for g in GATES}
-GATES_BY_MARKER: dict[str, Gate] = {g.marker: g for g in GATES}
+# -- stages after the gates (issue 10) ---------------------------------------------------------------
+STAGE_ORDER: tuple[str, ...] = (PRE_DEPLOYMENT, "canary", "postdeploy")
+
+STAGES: tuple[Gate, ...] = (
+    Gate(
+        "canary",
+        7,
+        "Canary",
+        (
+            Item("analysis_error_rate", "feedback-error-rate: < 0.5% (live analysis)"),
+            Item("analysis_latency", "feedback-latency: P95 < 150ms (live analysis)"),
+            Item("analysis_redis", "redis-health: connection status > 0 (live analysis)"),
+            Item("trigger_error_rate", "Rollback: error rate > 0.5% for 10 minutes"),
+            Item("trigger_latency", "Rollback: P95 latency > 150ms for 5 minutes"),
+            Item("trigger_consecutive", "Rollback: 2 consecutive analysis failures"),
+            Item("trigger_redis", "Rollback: Redis connection failures > 5 in 5 minutes"),
+        ),
+        "Run (while the canary is live)",
+        ("pytest --release v5.7.1 -m stage_canary",),
+        "canary",
+    ),
+    Gate(
+        "postdeploy",
+        8,
+        "Post-Deployment (24h)",
+        (
+            Item("burn_rate", "Error budget burn rate < 10%"),
+            Item("drift", "No drift from deployment SHA"),
+            Item("slo", "Performance within SLO"),
+            Item("security", "No security incidents"),
+            Item("alerts", "No critical alerts"),
+        ),
+        "Run (24 h after full rollout)",
+        ("pytest --release v5.7.1 -m stage_postdeploy",),
+        "postdeploy",
+    ),
+)
+
+#: Everything the sign-off shows: the six gates, then the stages.
+CATALOGUE: tuple[Gate, ...] = GATES + STAGES
+
+GATES_BY_ID: dict[str, Gate] = {g.id: g for g in CATALOGUE}
+GATES_BY_MARKER: dict[str, Gate] = {g.marker: g for g in CATALOGUE}
 
 #: Marker that ties a check to the checklist line it earns.
 ITEM_MARKER = "release_item"

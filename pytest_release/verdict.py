@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .gates import GATES, Gate
+from .gates import GATES, PRE_DEPLOYMENT, STAGE_ORDER, Gate
 
 SCHEMA_VERSION = 1
 
@@ -145,6 +145,35 @@ class SignOff:
     def approved(self) -> bool:
         return self.verdict == "APPROVED"
 
+    # -- stages (issue 10) ------------------------------------------------------------------------
+    @property
+    def stage(self) -> str:
+        """The latest stage any check of this run belongs to (pre-deployment when none ran)."""
+        ran = [r.gate.stage for r in self.gates if r.status != "not_run"]
+        return max(ran, key=STAGE_ORDER.index, default=PRE_DEPLOYMENT)
+
+    @property
+    def recommendation(self) -> str:
+        """PROCEED TO CANARY → PROMOTE → RELEASE COMPLETE, or DO NOT DEPLOY / ROLL BACK / HOLD.
+
+        Follows the stage reached: a failed canary or post-deployment stage (or failed gates in a
+        run that reached a later stage) is ROLL BACK; an incomplete one is HOLD (Argo's
+        Inconclusive: pause, never promote on missing data).
+        """
+        stage = self.stage
+        if stage == PRE_DEPLOYMENT:
+            return "PROCEED TO CANARY" if self.approved else "DO NOT DEPLOY"
+        # every stage after the gates that ran in this run (a failed canary is not undone by a
+        # passing post-deployment window)
+        results = [r for r in self.gates
+                   if r.gate.stage != PRE_DEPLOYMENT and (r.status != "not_run" or
+                                                          r.gate.stage == stage)]
+        if self.verdict == "REJECTED" or any(r.status == "failed" for r in results):
+            return "ROLL BACK"
+        if all(r.status == "passed" for r in results):
+            return "PROMOTE" if stage == "canary" else "RELEASE COMPLETE"
+        return "HOLD"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,
@@ -152,10 +181,13 @@ class SignOff:
             "generated_at": self.generated_at,
             "verdict": self.verdict,
             "reason": self.reason,
+            "stage": self.stage,  # issue 10
+            "recommendation": self.recommendation,  # issue 10
             "totals": dict(self.totals),
             "gates": [
                 {
                     "id": g.gate.id,
+                    "stage": g.gate.stage,  # issue 10
                     "number": g.gate.number,
                     "title": g.gate.title,
                     "status": g.status,
@@ -276,19 +308,21 @@ def decide(
                      (deselected_items or {}).get(g.id, ()))
         for g in gates
     )
-    statuses = [r.status for r in results]
+    # The verdict is the pre-deployment stage's: the six gates only (issue 10).
+    pre = [r for r in results if r.gate.stage == PRE_DEPLOYMENT]
+    statuses = [r.status for r in pre]
     if "failed" in statuses:
         verdict = "REJECTED"
         reason = "gate failed: " + ", ".join(
-            f"{r.gate.number} {r.gate.title}" for r in results if r.status == "failed"
+            f"{r.gate.number} {r.gate.title}" for r in pre if r.status == "failed"
         )
     elif all(s == "passed" for s in statuses):
         verdict = "APPROVED"
-        reason = f"all {len(results)} gates measured and passed"
+        reason = f"all {len(pre)} gates measured and passed"
     else:
         verdict = "INCOMPLETE"
         reason = "gate not passed: " + ", ".join(
-            f"{r.gate.number} {r.gate.title} ({r.status})" for r in results if r.status != "passed"
+            f"{r.gate.number} {r.gate.title} ({r.status})" for r in pre if r.status != "passed"
         )
     all_checks = [c for r in results for c in r.checks]
     totals = {o: sum(1 for c in all_checks if c.effective_outcome == o) for o in OUTCOMES}

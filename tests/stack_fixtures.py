@@ -23,25 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Imported before any test runs: pytester drops the modules first imported during a test, and a
+# re-imported cryptography no longer matches its compiled bindings ("Expected instance of
+# hashes.HashAlgorithm") when the next test mints a token.
+import feedback_service.auth  # noqa: E402,F401
+import jwt.algorithms  # noqa: E402,F401
 import pytest
 from helpers.release import REPO, VERSION, output, prepare
 
 from pytest_release.demo.stack import (
-    EXAMPLES,
     FeedbackService,
     RedisServer,
     start_redis,
     start_service,
 )
 from pytest_release.gates import GATES
-
-if str(EXAMPLES) not in sys.path:
-    sys.path.insert(0, str(EXAMPLES))
-# Imported before any test runs: pytester drops the modules first imported during a test, and a
-# re-imported cryptography no longer matches its compiled bindings ("Expected instance of
-# hashes.HashAlgorithm") when the next test mints a token.
-import feedback_service.auth  # noqa: E402,F401
-import jwt.algorithms  # noqa: E402,F401
 
 K6_SCRIPT = REPO / "examples" / "ops" / "loadtest_feedback_thresholds.k6.js"
 #: Selects Gate 2 and Gate 1's retry item (the only Gate 1 check that needs the service).

@@ -93,7 +93,14 @@ def test_markdown_has_the_layout_of_the_seed_checklist(redis_server, run_release
     assert f"- **Date**: {stamp}" in lines
     assert "## Pre-Deployment Gates (ALL MUST PASS)" in lines
 
-    headings = [line for line in lines if line.startswith("### ")]
+    # issue 10: the checklist's later sections follow the gates, in the seed's order
+    sections = [line for line in lines if line.startswith("## ")]
+    assert sections[sections.index("## Pre-Deployment Gates (ALL MUST PASS)"):] == [
+        "## Pre-Deployment Gates (ALL MUST PASS)", "## Deployment Plan",
+        "## Canary Analysis Templates", "## Rollback Triggers", "## Post-Deployment (24h)",
+        "## Success Criteria", "## Sign-Off"]
+    gates_end = lines.index("## Deployment Plan")
+    headings = [line for line in lines[:gates_end] if line.startswith("### ")]
     assert [re.sub(r"^### \S+ ", "", h) for h in headings] == [
         f"Gate {g.number}: {g.title}" for g in GATES]
     assert headings[0] == "### ⚠️ Gate 1: Redis Persistence"

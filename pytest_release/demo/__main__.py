@@ -24,16 +24,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .stack import REPO_ROOT, StackError, start_redis, start_service
+from ..bundled import checkout_root, suite_path
+from .parts import STACK_PARTS, DemoContext
+from .processes import StackError
 
 DEFAULT_VERSION = "v5.7.1"
 ARTIFACTS = ("report.html", "signoff.json", "checklist.md")
+#: The suite's pytest configuration (the checkout's [tool.pytest.ini_options], minus testpaths).
+PYTEST_INI = "[pytest]\naddopts = --strict-markers -p no:cacheprovider\nxfail_strict = true\n"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pytest_release.demo",
         description="Run the full release suite against the bundled demo target.",
+        epilog="stack parts: " + "; ".join(f"{p.name}: {p.help}" for p in STACK_PARTS),
     )
     parser.add_argument("--release", default=DEFAULT_VERSION, help="version to sign off")
     parser.add_argument("--out", default="release-artifacts", type=Path,
@@ -45,16 +50,29 @@ def _parser() -> argparse.ArgumentParser:
                         help="pytest-xdist workers ('0' for a serial run, 'auto' for all cores)")
     parser.add_argument("--keep-running", action="store_true",
                         help="keep the stack up after the run until Ctrl-C")
-    parser.add_argument("--no-observability", action="store_true",
-                        help="do not start Prometheus/Alertmanager (Gate 5 then not measured)")
+    optional = [p.name for p in STACK_PARTS if not p.required]
+    parser.add_argument("--without", action="append", default=[], choices=optional,
+                        metavar="PART", help="leave a stack part out (its checks are then not "
+                                             f"measured); one of: {', '.join(optional)}")
+    parser.add_argument("--no-observability", action="append_const", const="observability",
+                        dest="without", help="same as --without observability")
+    parser.add_argument("--suite", type=Path, default=None,
+                        help="release suite to run (default: the bundled one, "
+                             "pytest_release.bundled.suite_path())")
+    parser.add_argument("--commit", default=None,
+                        help="[release] commit to record (default: the checkout's HEAD, if any)")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
                         help="after --: extra arguments for pytest (e.g. -- -m gate_api)")
     return parser
 
 
 def _git_commit() -> str | None:
+    """HEAD of the pytest-release checkout the demo runs from; None from an installed wheel."""
+    root = checkout_root()
+    if root is None:
+        return None
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -104,48 +122,37 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _start_parts(ctx: DemoContext, stack: contextlib.ExitStack) -> None:
+    """Start every stack part in order; each one's settings go into ``ctx.settings``."""
+    for part in STACK_PARTS:
+        if part.name in ctx.args.without:
+            print(f"demo: {part.name} left out (--without {part.name}); its checks will be "
+                  "not measured")
+            continue
+        try:
+            ctx.merge(stack.enter_context(part.load()(ctx)))
+        except StackError as exc:
+            if part.required:
+                raise
+            print(f"demo: {part.name} not started ({exc}); its checks will be not measured")
+
+
 def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.ExitStack) -> int:
-    print(f"demo: starting redis-server and the feedback service in {workdir}")
-    redis = start_redis(workdir / "redis")
-    stack.callback(redis.stop)
-    service = start_service(workdir / "service", redis_url=redis.url, faults=args.fault,
-                            rate_limit=300)
-    stack.callback(service.stop)
-    tokens = {
-        "API_TOKEN": service.token(sub="release-checks"),
-        "RATE_LIMIT_TOKEN": service.token(sub="rate-limit-check"),
-        "LOAD_TOKEN": service.token(sub="loadtest"),
-    }
-    # One record written through the real API, so Gate 1's TTL audit has the service's keys.
-    import requests
-
-    seed = requests.post(
-        f"{service.url}/api/v1/aiops/feedback", timeout=5,
-        headers={"Authorization": f"Bearer {tokens['API_TOKEN']}"},
-        json={"metric": "demo", "anomaly": True, "verdict": False, "source": "api",
-              "type": "bug", "severity": "low", "note": "demo seed"},
-    )
-    print(f"demo: service {service.url} (faults: {', '.join(args.fault) or 'none'}), "
-          f"seed POST → {seed.status_code}")
-
-    observability: dict[str, Any] = {}
-    if not args.no_observability:
-        observability = _start_observability(workdir, service.url, stack)
+    ctx = DemoContext(args, workdir)
+    _start_parts(ctx, stack)
+    tokens = ctx.env
 
     config = workdir / "release.toml"
-    _write_config(config, {
-        "release": {"commit": _git_commit(), "image": "examples/feedback_service (demo)"},
-        "redis": {"url": redis.url, "config_file": str(redis.conf_path), "host": "local://"},
-        "api": {"url": service.url, "token": "${API_TOKEN}",
-                "rate_limit_token": "${RATE_LIMIT_TOKEN}",
-                "signing_key_file": str(service.key_file)},
-        "load": {"duration": args.load_duration, "token": "${LOAD_TOKEN}"},
-        "observability": observability,
-    })
+    ctx.settings.setdefault("release", {})["commit"] = args.commit or _git_commit()
+    _write_config(config, ctx.settings)
+    (workdir / "pytest.ini").write_text(PYTEST_INI)
+    suite = (args.suite or suite_path()).resolve()
     pytest_args = [a for a in args.pytest_args if a != "--"]
     command = [
-        sys.executable, "-m", "pytest", str(REPO_ROOT / "tests_release"),
-        "--rootdir", str(REPO_ROOT), "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", str(suite),
+        # The demo's own rootdir and ini: whatever directory it is started from (a checkout,
+        # a project with its own pytest.ini, an empty directory) plays no part in the run.
+        "--rootdir", str(workdir), "-c", str(workdir / "pytest.ini"),
         "--release", args.release, "--release-config", str(config),
         "--release-signoff", str(out / "signoff.json"),
         "--release-checklist", str(out / "checklist.md"),
@@ -164,10 +171,10 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
     # Generous: the suite's own calls all have timeouts; this only stops a wedged run.
     limit = duration_seconds(args.load_duration) + 900
     # Its own session, so that on Ctrl-C, SIGTERM or a timeout the xdist workers and k6 stop too.
-    suite = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
-    stack.callback(_stop_group, suite)
+    process = subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True)
+    stack.callback(_stop_group, process)
     try:
-        returncode = suite.wait(timeout=limit)
+        returncode = process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         raise StackError(f"the release suite did not finish within {limit:.0f} s") from None
     elapsed = time.monotonic() - started
@@ -180,8 +187,10 @@ def _run(args: argparse.Namespace, out: Path, workdir: Path, stack: contextlib.E
         print(f"demo: {name:<13} {out / name}")
     print(f"demo: verdict {verdict}")
     if args.keep_running:
-        print(f"demo: stack kept running — API {service.url}, Redis {redis.url}"
-              + "".join(f", {k} {v}" for k, v in observability.items() if k.endswith("_url"))
+        urls = [f"{table}.{key} {value}" for table, values in ctx.settings.items()
+                for key, value in values.items()
+                if key.endswith("url") and "@" not in str(value)]
+        print("demo: stack kept running — " + ", ".join(urls)
               + f"\n      tokens (export them to call the API): {_write_tokens(workdir, tokens)}"
               + "\ndemo: press Ctrl-C to stop")
         while True:
@@ -209,24 +218,6 @@ def _write_tokens(workdir: Path, tokens: dict[str, str]) -> Path:
     path.touch(mode=0o600)
     path.write_text("".join(f"export {name}={value}\n" for name, value in tokens.items()))
     return path
-
-
-def _start_observability(workdir: Path, service_url: str,
-                         stack: contextlib.ExitStack) -> dict[str, Any]:
-    """Prometheus + Alertmanager for Gate 5, when installed and wired (else not measured)."""
-    try:
-        from . import observability
-    except ImportError:
-        return {}
-    start = getattr(observability, "start_demo_observability", None)
-    if start is None:
-        return {}
-    try:
-        settings: dict[str, Any] = start(workdir / "observability", service_url, stack)
-    except StackError as exc:
-        print(f"demo: observability stack not started ({exc}); Gate 5 will be not measured")
-        return {}
-    return settings
 
 
 if __name__ == "__main__":

@@ -12,14 +12,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .stack import EXAMPLES, Process, StackError, executable, free_port, spawn, wait_for
+from ..bundled import examples_path
+from .parts import DemoContext, Overrides
+from .processes import Process, StackError, executable, free_port, spawn, wait_for
 
-OBSERVABILITY_EXAMPLES = EXAMPLES / "observability"
+OBSERVABILITY_EXAMPLES = examples_path("observability")
 DEFAULT_ALERTMANAGER_CONFIG = OBSERVABILITY_EXAMPLES / "alertmanager.yml"
 DEFAULT_RULE_FILES = (OBSERVABILITY_EXAMPLES / "alerts.rules.yml",)
 
@@ -304,3 +306,11 @@ def start_demo_observability(workdir: Path, service_url: str,
         "dashboard_file": str(OBSERVABILITY_EXAMPLES / "grafana-dashboard.json"),
         "rule_files": [str(f) for f in DEFAULT_RULE_FILES],
     }
+
+
+@contextlib.contextmanager
+def demo_part(ctx: DemoContext) -> Iterator[Overrides]:
+    """Stack part: Prometheus + Alertmanager scraping the demo service (Gate 5)."""
+    with contextlib.ExitStack() as stack:
+        yield {"observability": start_demo_observability(ctx.dir("observability"),
+                                                         ctx.settings["api"]["url"], stack)}

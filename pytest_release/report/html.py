@@ -55,7 +55,7 @@ def render(signoff: SignOff, redact: Callable[[str], str]) -> str:
     for gate in signoff.gates:
         rows.append(
             f'<tr class="gate" data-gate="{e(gate.gate.id)}"><td colspan="2">{STATUS_ICON[gate.status]} '
-            f"Gate {gate.gate.number}: {e(gate.gate.title)}</td>"
+            f"{e(gate.gate.label)}: {e(gate.gate.title)}</td>"
             f'<td class="st-{e(gate.status)}">{e(gate.status)}</td><td colspan="3">{e(gate.reason)}</td></tr>'
         )
         for check in gate.checks:

@@ -21,7 +21,7 @@ def write(signoff: SignOff, tr: object, redact: Callable[[str], str]) -> None:
         counts = {o: sum(1 for c in gate.checks if c.effective_outcome == o)
                   for o in ("passed", "failed", "error", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no checks"
-        tr.write(f"Gate {gate.gate.number} {gate.gate.title:<20} ")  # type: ignore[attr-defined]
+        tr.write(f"{gate.gate.label} {gate.gate.title:<20} ")  # type: ignore[attr-defined]
         tr.write(f"{gate.status:<11}", **_MARKUP[gate.status])  # type: ignore[attr-defined]
         tr.line(f" {summary}")  # type: ignore[attr-defined]
         for check in gate.checks:
@@ -35,3 +35,4 @@ def write(signoff: SignOff, tr: object, redact: Callable[[str], str]) -> None:
     tr.write("verdict: ")  # type: ignore[attr-defined]
     tr.write(signoff.verdict, **_VERDICT_MARKUP[signoff.verdict])  # type: ignore[attr-defined]
     tr.line(redact(f" ({signoff.reason})"))  # type: ignore[attr-defined]
+    tr.line(f"recommendation: {signoff.recommendation} (stage {signoff.stage})")  # type: ignore[attr-defined]  # issue 10

@@ -2,7 +2,7 @@
 
 The pytester directory gets copies of the chosen ``tests_release/`` modules (only those, so a gate
 suite someone adds later cannot slow down or break tests of another gate), a ``pytest.ini`` made
-from the project's ``[tool.pytest.ini_options]`` and a conftest doing what the root conftest does.
+from the project's ``[tool.pytest.ini_options]``; the demo service is the installed ``feedback_service``.
 The plugin itself is loaded the way users get it: through its ``pytest11`` entry point.
 """
 from __future__ import annotations
@@ -11,8 +11,9 @@ import json
 import os
 import shutil
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import pytest
@@ -52,12 +53,6 @@ def prepare(pytester: pytest.Pytester, modules: Iterable[str] = ("test_gate_redi
             "ini_options"]
         ini_file.write_text(
             "[pytest]\n" + "".join(f"{k} = {_ini_value(v)}\n" for k, v in options.items())
-        )
-    conftest = pytester.path / "conftest.py"
-    if not conftest.exists():
-        conftest.write_text(
-            "import sys\n"
-            f"sys.path.insert(0, {str(REPO / 'examples')!r})\n"
         )
     return suite
 

@@ -31,15 +31,12 @@ from typing import Any
 
 import pytest
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-if str(EXAMPLES_DIR) not in sys.path:
-    sys.path.insert(0, str(EXAMPLES_DIR))
+# ``feedback_service`` is installed with pytest-release (see setup.py): no sys.path edits.
+from feedback_service import mint_token
+from feedback_service.auth import SigningKey
 
-from feedback_service import mint_token  # noqa: E402
-from feedback_service.auth import SigningKey  # noqa: E402
-
-from pytest_release.demo.stack import RedisServer  # noqa: E402
-from pytest_release.demo.stack import start_redis as _start_redis  # noqa: E402
+from pytest_release.demo.stack import RedisServer
+from pytest_release.demo.stack import start_redis as _start_redis
 
 ISSUER = "https://feedback.demo.local"
 AUDIENCE = "aiops-feedback"
@@ -229,12 +226,11 @@ def service_argv(
 
 
 def service_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment that makes ``python -m feedback_service`` importable.
+    """Environment for ``python -m feedback_service`` (installed with pytest-release).
 
     Inherited ``FEEDBACK_*`` variables are dropped so only ``overrides`` configure the service.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACK_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLES_DIR), env.get("PYTHONPATH")]))
     env.update(overrides or {})
     return env
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Obj = dict[str, Any]
@@ -87,6 +88,9 @@ class ClusterSource(Protocol):
     source: SourceKind
     #: Human-readable origin: ``snapshot /path/to/dir`` or ``live https://host:6443 (ctx)``.
     description: str
+    #: kubectl flags reaching the same cluster (``--kubeconfig K --context C``; never a token;
+    #: ``""`` for a snapshot): ``kubectl_get(..., extra=source.kubectl_flags)``.
+    kubectl_flags: str
 
     def list(self, plural: str, namespace: str | None = None) -> list[Obj]:
         """Objects of a resource; ``namespace=None`` means all namespaces (or cluster-scoped)."""
@@ -118,3 +122,39 @@ def name_of(obj: Obj) -> str:
 def namespace_of(obj: Obj) -> str | None:
     ns = (obj.get("metadata") or {}).get("namespace")
     return str(ns) if ns else None
+
+
+def open_cluster(snapshot_dir: str | Path | None = None, kubeconfig: str | Path | None = None,
+                 context: str | None = None, server: str | None = None,
+                 token: str | None = None, in_cluster: bool = False,
+                 ca_file: str | Path | None = None, insecure: bool = False,
+                 timeout_s: float = 10.0) -> ClusterSource:
+    """The cluster source the settings describe: a snapshot directory, or a live API.
+
+    ``snapshot_dir`` → :class:`~.snapshot.SnapshotCluster`; ``in_cluster``, ``kubeconfig``
+    (+ ``context``) or ``server`` (+ ``token``, ``ca_file``, ``insecure``) →
+    :class:`~.live.LiveCluster` (``kubernetes`` imported only then). Giving a snapshot *and* a
+    live API is refused rather than silently preferring one; giving neither raises
+    ``ProbeUnavailable`` saying what to set. Nothing is contacted here: the first ``list``/``get``
+    is the first request.
+    """
+    from .. import ProbeUnavailable
+
+    live = bool(in_cluster or kubeconfig or server)
+    if snapshot_dir and live:
+        raise ProbeUnavailable(
+            "both a cluster snapshot (cluster.snapshot_dir) and a live API (cluster.kubeconfig/"
+            "cluster.server/cluster.in_cluster) are configured: set only one")
+    if snapshot_dir:
+        from .snapshot import SnapshotCluster
+
+        return SnapshotCluster(snapshot_dir)
+    if not live:
+        raise ProbeUnavailable(
+            "no cluster source configured: set cluster.snapshot_dir or "
+            "cluster.kubeconfig/cluster.server")
+    from .live import LiveCluster
+
+    return LiveCluster(kubeconfig=kubeconfig, context=context, server=server, token=token,
+                       in_cluster=in_cluster, ca_file=ca_file, insecure=insecure,
+                       timeout_s=timeout_s)

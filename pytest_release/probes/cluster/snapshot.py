@@ -7,20 +7,23 @@ too, so nothing in a snapshot is silently dropped from a listing of its own kind
 """
 from __future__ import annotations
 
+import builtins
 import json
 from pathlib import Path
 from typing import Any
 
 from .. import ProbeUnavailable
-from . import KINDS, Obj, name_of, namespace_of, resource
+from . import KINDS, Obj, SourceKind, name_of, namespace_of, resource
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
+_Objs = list[Obj]  # ``list`` is shadowed by the method inside the class
 
 
 class SnapshotCluster:
     """A :class:`~.ClusterSource` over a snapshot directory (``source == "snapshot"``)."""
 
-    source = "snapshot"
+    source: SourceKind = "snapshot"
+    kubectl_flags = ""  # the command that wrote the snapshot is not known here
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory).expanduser()
@@ -61,12 +64,16 @@ class SnapshotCluster:
         return [o for o in objs if _api_group(o) == res.group]
 
     def get(self, plural: str, name: str, namespace: str | None = None) -> Obj | None:
-        for obj in self.list(plural, namespace):
-            if name_of(obj) == name:
-                return obj
-        return None
+        """The object; for a namespaced resource without ``namespace``, the match in the first
+        namespace by name (as the live source does)."""
+        found = [obj for obj in self.list(plural, namespace) if name_of(obj) == name]
+        return min(found, key=lambda o: namespace_of(o) or "") if found else None
 
-    def kinds(self) -> list[str]:
+    def objects(self) -> _Objs:
+        """Every object of the snapshot, in file order (known kinds or not)."""
+        return [obj for objs in self._load().values() for obj in objs]
+
+    def kinds(self) -> builtins.list[str]:
         """The kinds present in the snapshot (known or not)."""
         return sorted(self._load())
 
