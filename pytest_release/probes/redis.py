@@ -6,6 +6,7 @@ probe that waits 10 retries × 5 s (redis-py's defaults) would hide a dead targe
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,37 +22,42 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: One SCAN page and the TTL of each key on it, tallied server-side (KEYS is never used).
-#: ARGV: cursor, pattern, count, keys still wanted, TTL bound, examples wanted.
+#: ARGV: cursor, pattern, count, keys still wanted, TTL bound, examples wanted. Replies:
+#: {cursor, keys on the page, keys taken, scanned, vanished, no expiry, over bound, max TTL,
+#:  no-expiry examples, over-bound examples as key, ttl pairs}. Per key it does one TTL and as
+#: few Lua operations as it can: most keys have a TTL within the bound and take two comparisons.
 _TTL_AUDIT_LUA = """
-local page = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local limit, bound, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local taken, scanned, vanished, noexp, over, maxttl = 0, 0, 0, 0, 0, -1
+local call = redis.call
+local page = call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys = page[2]
+local n, limit = #keys, tonumber(ARGV[4])
+if n > limit then n = limit end
+if n < 0 then n = 0 end
+local bound, want = tonumber(ARGV[5]), tonumber(ARGV[6])
+local vanished, noexp, over, maxttl = 0, 0, 0, -1
 local noexp_ex, over_ex = {}, {}
-for _, key in ipairs(page[2]) do
-  if taken >= limit then break end
-  taken = taken + 1
-  local ttl = redis.call('TTL', key)
-  if ttl == -2 then
-    vanished = vanished + 1
-  else
-    scanned = scanned + 1
+for i = 1, n do
+  local ttl = call('TTL', keys[i])
+  if ttl > maxttl then maxttl = ttl end
+  if ttl < 0 then
     if ttl == -1 then
       noexp = noexp + 1
-      if #noexp_ex < want then noexp_ex[#noexp_ex + 1] = key end
+      if noexp <= want then noexp_ex[noexp] = keys[i] end
     else
-      if ttl > maxttl then maxttl = ttl end
-      if ttl > bound then
-        over = over + 1
-        if #over_ex < 2 * want then
-          over_ex[#over_ex + 1] = key
-          over_ex[#over_ex + 1] = ttl
-        end
-      end
+      vanished = vanished + 1
+    end
+  elseif ttl > bound then
+    over = over + 1
+    if over <= want then
+      over_ex[2 * over - 1] = keys[i]
+      over_ex[2 * over] = ttl
     end
   end
 end
-return {page[1], #page[2], taken, scanned, vanished, noexp, over, maxttl, noexp_ex, over_ex}
+return {page[1], #keys, n, n - vanished, vanished, noexp, over, maxttl, noexp_ex, over_ex}
 """
+_TTL_AUDIT_SHA = hashlib.sha1(_TTL_AUDIT_LUA.encode()).hexdigest()
+
 
 #: Built-in defaults, for directives a redis.conf does not mention.
 REDIS_DEFAULTS = {"appendonly": "no", "maxmemory-policy": "noeviction", "appendfsync": "everysec"}
@@ -82,6 +88,37 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[rank]
 
 
+def _ttl_commands(keys: list[bytes]) -> bytes:
+    """``TTL key`` for each key, as one RESP payload (no per-command client bookkeeping)."""
+    return b"".join([b"*2\r\n$3\r\nTTL\r\n$%d\r\n%b\r\n" % (len(key), key) for key in keys])
+
+
+def _tally(audit: TtlAudit, keys: list[bytes], ttls: list[int], examples: int) -> None:
+    """Add one batch of (key, TTL) to ``audit``; per-key work in builtins, examples by index."""
+    bound = audit.bound_seconds
+    vanished, no_expiry = ttls.count(-2), ttls.count(-1)
+    over = [i for i, ttl in enumerate(ttls) if ttl > bound]
+    audit.vanished += vanished
+    audit.scanned += len(ttls) - vanished
+    audit.no_expiry += no_expiry
+    audit.over_bound += len(over)
+    top = max(ttls, default=-1)
+    if top >= 0:
+        audit.max_ttl = top if audit.max_ttl is None else max(audit.max_ttl, top)
+    if no_expiry and len(audit.no_expiry_examples) < examples:
+        for key, ttl in zip(keys, ttls):
+            if ttl == -1:
+                audit.no_expiry_examples.append(_text(key))
+                if len(audit.no_expiry_examples) >= examples:
+                    break
+    for i in over[:max(0, examples - len(audit.over_bound_examples))]:
+        audit.over_bound_examples.append(f"{_text(keys[i])} (TTL {ttls[i]} s)")
+
+
+def _text(key: bytes | str) -> str:
+    return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else str(key)
+
+
 class RedisProbe:
     """Read-only facts about one Redis (plus one scratch key for round-trip timing)."""
 
@@ -97,6 +134,8 @@ class RedisProbe:
             redis_mod.exceptions.TimeoutError,
         )
         self._response_error = redis_mod.exceptions.ResponseError
+        self._no_script_error = redis_mod.exceptions.NoScriptError
+        self._evalsha_refused = False
         self._auth_error = redis_mod.exceptions.AuthenticationError
         try:
             self.client: redis.Redis = redis_mod.Redis.from_url(
@@ -206,21 +245,21 @@ class RedisProbe:
         self, pattern: str, bound_seconds: int, sample_size: int, scan_count: int, examples: int,
     ) -> TtlAudit | None:
         # Python-side work per key (packing a TTL, parsing its reply) is what limits the
-        # pipelined audit to ~40k keys/s; here no per-key reply crosses the wire at all.
+        # pipelined audit; here no per-key reply crosses the wire at all.
         audit = TtlAudit(pattern, bound_seconds)
         cursor = "0"
         while True:
             remaining = sample_size - (audit.scanned + audit.vanished)
+            args = (cursor, pattern, scan_count, remaining, bound_seconds, examples)
             try:
                 reply = self._call("TTL audit script", functools.partial(
-                    self.client.eval, _TTL_AUDIT_LUA, 0, cursor, pattern, scan_count, remaining,
-                    bound_seconds, examples))
+                    self._eval_audit_page, args, cursor != "0"))
             except self._response_error:
                 if cursor == "0" and audit.scanned == audit.vanished == 0:
                     return None
                 raise
-            cursor, page, _taken, scanned, vanished, no_expiry, over, max_ttl = (
-                str(reply[0]), *(int(v) for v in reply[1:8]))
+            cursor, page, taken, scanned, vanished, no_expiry, over, max_ttl = (
+                _text(reply[0]), *(int(v) for v in reply[1:8]))
             audit.scanned += scanned
             audit.vanished += vanished
             audit.no_expiry += no_expiry
@@ -229,68 +268,120 @@ class RedisProbe:
                 audit.max_ttl = max_ttl if audit.max_ttl is None else max(audit.max_ttl, max_ttl)
             for key in reply[8]:
                 if len(audit.no_expiry_examples) < examples:
-                    audit.no_expiry_examples.append(str(key))
+                    audit.no_expiry_examples.append(_text(key))
             pairs = list(reply[9])
             for key, ttl in zip(pairs[0::2], pairs[1::2]):
                 if len(audit.over_bound_examples) < examples:
-                    audit.over_bound_examples.append(f"{key} (TTL {int(ttl)} s)")
-            if page > _taken:
+                    audit.over_bound_examples.append(f"{_text(key)} (TTL {int(ttl)} s)")
+            if page > taken:
                 audit.truncated = True
                 break
             if cursor == "0":
                 break
         return audit
 
+    def _eval_audit_page(self, args: tuple[Any, ...], cached: bool) -> Any:
+        """One page of the audit script: EVALSHA once the first EVAL has cached it (the ~1 kB
+        script is then neither sent nor hashed again); EVAL again if the cache was flushed, and
+        for good on a server that refuses EVALSHA but runs EVAL."""
+        # Replies undecoded: example key names need not be UTF-8 (see _text).
+        raw = {"NEVER_DECODE": True}
+        if cached and not self._evalsha_refused:
+            try:
+                return self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "EVALSHA", _TTL_AUDIT_SHA, 0, *args, **raw)
+            except self._response_error as exc:
+                if self.command_unavailable(exc):
+                    self._evalsha_refused = True
+                elif not isinstance(exc, self._no_script_error):
+                    raise
+        return self.client.execute_command(  # type: ignore[no-untyped-call]
+            "EVAL", _TTL_AUDIT_LUA, 0, *args, **raw)
+
     def _ttl_audit_pipelined(
         self, pattern: str, bound_seconds: int, sample_size: int, scan_count: int, batch: int,
         examples: int,
     ) -> TtlAudit:
+        """SCAN, then the page's TTLs written as one RESP payload per ``batch`` keys on one
+        connection, replies read straight from it: the fallback where EVAL is refused.
+
+        redis-py's pipeline spends most of its time packing one command and running one reply
+        callback per key; building the ``TTL`` commands as bytes and reading the integer
+        replies on the connection takes that per-key work down to a few builtins.
+        """
         audit = TtlAudit(pattern, bound_seconds)
+        pool = self.client.connection_pool
 
-        def flush(keys: list[str]) -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.ttl(key)
-            ttls = self._call("TTL pipeline", pipe.execute)
-            for key, ttl in zip(keys, ttls):
-                ttl = int(ttl)
-                if ttl == -2:  # expired or deleted between SCAN and TTL
-                    audit.vanished += 1
-                    continue
-                audit.scanned += 1
-                if ttl == -1:
-                    audit.no_expiry += 1
-                    if len(audit.no_expiry_examples) < examples:
-                        audit.no_expiry_examples.append(key)
-                    continue
-                audit.max_ttl = ttl if audit.max_ttl is None else max(audit.max_ttl, ttl)
-                if ttl > bound_seconds:
-                    audit.over_bound += 1
-                    if len(audit.over_bound_examples) < examples:
-                        audit.over_bound_examples.append(f"{key} (TTL {ttl} s)")
+        def connection() -> redis.connection.Connection:
+            try:
+                conn: redis.connection.Connection = pool.get_connection()
+            except TypeError:  # redis-py < 5.3 wants a command name
+                conn = pool.get_connection("SCAN")
+            return conn
 
-        pending: list[str] = []
-        seen = 0
-        cursor: int | str = 0
-        while True:
-            current = int(cursor)
-            cursor, keys = self._call(
-                "SCAN",
-                lambda: self.client.scan(current, match=pattern, count=scan_count),  # noqa: B023
-            )
-            for key in keys:
-                if seen >= sample_size:
+        conn = self._call("connect", connection)
+        batch = max(1, batch)
+
+        Page = tuple[bytes, list[bytes]]  # (next cursor, keys) as SCAN returned them
+
+        def scan_command(cursor: bytes) -> bytes:
+            return b"".join(conn.pack_command(  # type: ignore[no-untyped-call]
+                "SCAN", cursor, "MATCH", pattern, "COUNT", scan_count))
+
+        def read_page() -> Page:
+            next_cursor, keys = conn.read_response(disable_decoding=True)
+            return bytes(next_cursor), list(keys)
+
+        def step(cursor: bytes, page: Page | None, wanted: int,
+                 ) -> tuple[int, list[bytes], list[int], bytes, Page | None]:
+            """TTLs of one page; the next page's SCAN rides in the same write as its last TTL
+            batch, so a page costs one round trip, not two. ``page`` None: SCAN ``cursor``."""
+            if page is None:
+                conn.send_packed_command([scan_command(cursor)])  # type: ignore[no-untyped-call]
+                page = read_page()
+            next_cursor, keys = page
+            taken = keys[:max(0, wanted)]
+            more = len(keys) <= len(taken) and next_cursor != b"0"
+            chunks = [taken[i:i + batch] for i in range(0, len(taken), batch)] or [[]]
+            ttls: list[int] = []
+            read = conn.read_response
+            for i, chunk in enumerate(chunks):
+                payload = _ttl_commands(chunk)
+                if more and i == len(chunks) - 1:
+                    payload += scan_command(next_cursor)
+                if payload:
+                    conn.send_packed_command([payload])  # type: ignore[no-untyped-call]
+                ttls.extend([read() for _ in chunk])
+            return len(keys), taken, ttls, next_cursor, read_page() if more else None
+
+        cursor, page = b"0", None
+        try:
+            while True:
+                wanted = sample_size - (audit.scanned + audit.vanished)
+                held: list[Page | None] = [page]
+
+                def dropped(_error: BaseException, held: list[Page | None] = held) -> None:
+                    conn.disconnect()  # type: ignore[no-untyped-call]
+                    held[0] = None  # the page read on the lost connection is SCANned again
+
+                # Each page is tallied whole or not at all: a retried page never counts twice.
+                on_page, keys, ttls, next_cursor, page = self._call(
+                    "SCAN + TTL", functools.partial(
+                        conn.retry.call_with_retry,
+                        lambda: step(cursor, held[0], wanted),  # noqa: B023
+                        dropped))
+                _tally(audit, keys, ttls, examples)
+                if on_page > len(keys):
                     audit.truncated = True
                     break
-                seen += 1
-                pending.append(str(key))
-                if len(pending) >= batch:
-                    flush(pending)
-                    pending = []
-            if audit.truncated or int(cursor) == 0:
-                break
-        if pending:
-            flush(pending)
+                if page is None:
+                    break
+                cursor = next_cursor
+        except BaseException:
+            conn.disconnect()  # type: ignore[no-untyped-call]  # replies may be in flight
+            raise
+        finally:
+            pool.release(conn)
         return audit
 
     def ttl_loop(self, pattern: str, *, sample_size: int, scan_count: int) -> int:
