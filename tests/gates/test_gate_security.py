@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.release import check, gate, item_statuses, measurement, output
+from support.run import check, gate, item_statuses, measurement, output
 from support.security import (
     OPA_TOKEN,
     closed_port,

@@ -6,6 +6,8 @@ in a wheel: tests/e2e/test_wheel_install.py runs the same from an installed whee
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 from support.run import VERSION, output, prepare
 
@@ -32,7 +34,7 @@ def test_release_without_paths_in_an_empty_directory_collects_the_bundled_suite(
     text = output(result)
     assert result.ret == 0, text
     assert "test_gate_redis.py::test_maxmemory_policy_is_noeviction" in text, text
-    assert "6 tests collected" in text or "6/28 tests collected" in text, text
+    assert re.search(r"\b6(/\d+)? tests collected", text), text
 
 
 def test_the_header_names_the_bundled_suite(runner):

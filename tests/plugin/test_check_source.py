@@ -32,8 +32,9 @@ def test_healthy(evidence):
 def test_source_and_helpers_reach_the_signoff_and_the_views(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_gate_gitops=CHECKS)
     result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-p", "no:hypothesispytest", "--release", "v5.7.1",
-        "--release-signoff", "signoff.json", "--release-checklist", "checklist.md")
+        "test_gate_gitops.py", "-p", "no:randomly", "-p", "no:hypothesispytest",
+        "--release", "v5.7.1", "--release-signoff", "signoff.json",
+        "--release-checklist", "checklist.md")
     signoff = json.loads((pytester.path / "signoff.json").read_text())
     checks = {c["nodeid"].split("::")[-1]: c for g in signoff["gates"] for c in g["checks"]}
     synced, healthy = checks["test_synced"], checks["test_healthy"]
@@ -59,5 +60,6 @@ import pytest
 def test_synced(evidence):
     evidence.set_source("cache", "?")
 ''')
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "--release", "v5.7.1")
+    result = pytester.runpytest_subprocess("test_gate_gitops.py", "-p", "no:randomly",
+                                           "--release", "v5.7.1")
     result.stdout.fnmatch_lines(["*unknown source kind 'cache'*"])

@@ -7,14 +7,10 @@ import json
 from typing import Any
 
 import pytest
-import stack_fixtures
-from support.run import gate, item, output
-from stack_fixtures import Stack
+from support.run import ReleaseRun, gate, item, output
+from support.stacks import Stack
 
 from pytest_release.bundled import examples_path
-
-healthy_stack = stack_fixtures.healthy_stack
-release_suite = stack_fixtures.release_suite
 
 WEEK = 7 * 24 * 3600
 GATE1 = ("-m", "gate_redis", "-p", "no:randomly")
@@ -37,7 +33,7 @@ def gate1(healthy_stack: Stack, release_suite: Any, pytester: pytest.Pytester) -
     client.flushall()
     seed(client)
 
-    def run(*args: str, toml: str = "") -> stack_fixtures.SuiteRun:
+    def run(*args: str, toml: str = "") -> ReleaseRun:
         (pytester.path / "release.toml").write_text(toml)
         extra = {"redis.config_file": str(healthy_stack.redis.conf_path),
                  "redis.host": "local://"}
@@ -297,7 +293,7 @@ def test_the_seed_checklist_round_trips(redis_server: Any, run_release: Any,
     seed(server.client())
     seed_path = examples_path("checklist-v5.7.1.md")
     result, signoff = run_release(*GATE1, *redis_release_args(server, conf=False),
-                                  "--release-checklist-source", str(seed_path),
+                                  f"--release-checklist-source={seed_path}",
                                   "--release-checklist", "seed.md")
     assert signoff is not None, output(result)
     assert signoff["uncovered"] == []

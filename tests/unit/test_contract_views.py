@@ -19,14 +19,18 @@ EVIL = "<script>alert(1)</script>\x1b[31m[x] ticked"
 TODAY = dt.date(2026, 12, 2)
 
 
+#: The catalogue as the collector hands it to decide(): wording filled in (checklist numbers).
+GATES = tuple(g.rendered(None) for g in gates.GATES)
+
+
 def signoff() -> SignOff:
     ok = (Measurement("value", 1, None, "==", 1, True),)
     bad = (Measurement("value", 2, None, "==", 1, False),)
     records = [CheckRecord(f"tests_release/test_gate_{g.id}.py::test_{i.id}", g.id, i.id, i.text,
                            "failed" if (g.id, i.id) == ("security", "trivy") else "passed",
                            bad if (g.id, i.id) == ("security", "trivy") else ok)
-               for g in gates.GATES for i in g.items]
-    team = cs.parse("- [ ] TTL: 7 days configured\n- [ ] Flags reviewed\n", gates.GATES, "t.md")
+               for g in GATES for i in g.items]
+    team = cs.parse("- [ ] TTL: 7 days configured\n- [ ] Flags reviewed\n", GATES, "t.md")
     contract = Contract(
         today=TODAY,
         deviations=(Deviation("redis.ttl_max_seconds", 604800, 99999999,
@@ -37,7 +41,7 @@ def signoff() -> SignOff:
             (Attestation("team.flags-reviewed", EVIL, "sam", "2026-12-01", "CS-1"),)),
         checklist=team, wording={"redis_ttl": "7 days"})
     return decide({"version": "v5.7.1"}, records, generated_at="2026-12-02T07:00:00Z",
-                  contract=contract, gates=gates.GATES)
+                  contract=contract, gates=GATES)
 
 
 class FakeTerminal:
@@ -55,7 +59,7 @@ class FakeTerminal:
 
 
 def test_json_carries_the_contract() -> None:
-    data = json.loads(json_view.render(signoff(), str))
+    data = json.loads(json_view.render(signoff()))
     assert data["schema"] == 2
     assert data["deviations"][0]["setting"] == "redis.ttl_max_seconds"
     assert [w["status"] for w in data["waivers"]] == ["active", "expired"]
@@ -66,7 +70,7 @@ def test_json_carries_the_contract() -> None:
 
 
 def test_html_escapes_waiver_text() -> None:
-    text = html.render(signoff(), str)
+    text = html.render(signoff())
     assert "<script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "deviation: redis.ttl_max_seconds = 99999999 s (checklist: 604800 s)" in text
@@ -75,7 +79,7 @@ def test_html_escapes_waiver_text() -> None:
 
 def test_terminal_neutralises_control_characters() -> None:
     tr = FakeTerminal()
-    terminal.write(signoff(), tr, str)
+    terminal.write(signoff(), tr)
     assert "\x1b" not in tr.text
     assert "WAIVED by jane.doe until 2026-12-31 (SEC-812): <script>" in tr.text
     assert "verdict: INCOMPLETE" in tr.text
@@ -83,7 +87,7 @@ def test_terminal_neutralises_control_characters() -> None:
 
 
 def test_markdown_keeps_target_text_inert() -> None:
-    text = markdown.render(signoff(), str)
+    text = markdown.render(signoff())
     assert "<script>" not in text and "\\[x\\] ticked" in text
     assert "\x1b" not in text
     lines = text.splitlines()
@@ -98,7 +102,7 @@ def test_markdown_without_a_team_checklist_shows_the_contract_section() -> None:
     plain = SignOff(s.release, s.generated_at, s.verdict, s.reason, s.gates, s.totals,
                     contract=type(s.contract)(s.contract.deviations, s.contract.waivers,
                                               s.contract.attestations, None, None, {}, None))
-    text = markdown.render(plain, str)
+    text = markdown.render(plain)
     assert "## Deviations, Waivers, Attestations, Baseline" in text
     assert ("- [ ] TTL: 7 days configured (in force: 99999999 s — deviation) — **DEVIATION**"
             in text)

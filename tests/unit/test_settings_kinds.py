@@ -34,7 +34,7 @@ def problems(tmp_path: Path, toml: str = "", *overrides: str) -> list[str]:
 
 def test_sections_are_derived_from_the_settings_fields():
     assert list(SECTIONS) == ["release", "redis", "api", "load", "security", "observability",
-                              "gitops"]
+                              "gitops", "canary", "cluster", "analysis", "postdeploy", "baseline"]
     assert set(defaults().checklist_values()) >= {"redis_ttl", "load_p95_ms", "load_vus"}
 
 

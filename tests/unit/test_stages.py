@@ -71,7 +71,7 @@ def test_stage_markers():
 
 def test_markdown_keeps_every_section_in_order_and_ticks_only_measured_passes():
     checks = records(["postdeploy"]) + records(["canary"], "failed")
-    text = render(decide_(checks), lambda s: s)
+    text = render(decide_(checks))
     sections = [line for line in text.splitlines() if line.startswith("## ")]
     assert sections == ["## Release Metadata", "## Pre-Deployment Gates (ALL MUST PASS)",
                         "## Deployment Plan", "## Canary Analysis Templates",
