@@ -411,7 +411,7 @@ def demo_stages(workdir: Path, stack: contextlib.ExitStack) -> dict[str, dict[st
     url = start_live_canary(workdir, stack, canary_bad_share=0.05, history="healthy")
     return {
         "observability": {"prometheus_url": url},
-        "analysis": {"templates_dir": str(examples_path("argo")), "count": 3, "interval": "1s"},
+        "analysis": {"templates_dir": str(examples_path("argo")), "count": 10, "interval": "0.5s"},
         "postdeploy": {"security_matchers": ['category="security"']},
         "release": {"image": release_image()},
     }

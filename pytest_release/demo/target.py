@@ -45,7 +45,6 @@ def service_part(ctx: DemoContext) -> Iterator[Overrides]:
         print(f"demo: service {service.url} (faults: {', '.join(ctx.args.fault) or 'none'}), "
               f"seed POST → {seed.status_code}")
         yield {
-            "release": {"image": "feedback_service (pytest-release demo target)"},
             "api": {"url": service.url, "token": "${API_TOKEN}",
                     "rate_limit_token": "${RATE_LIMIT_TOKEN}",
                     "signing_key_file": str(service.key_file)},
