@@ -156,6 +156,10 @@ class SignOffCollector:
         self.usage_error: str | None = None
         self.collection_errors: dict[str, str] = {}
         self.contract: Any = None  # contract (issue 12): a contract.Contract, set by the plugin
+        #: Node ids the xdist workers said they collected (before any of them ran a test): the
+        #: controller's own record of the full set, should no worker live to ship its map.
+        self.collected: dict[str, None] = {}
+        self.interrupted = False
 
     # -- gathering -------------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -191,6 +195,15 @@ class SignOffCollector:
         self.remote_known.update(data.get("known", {}))
         self._signoff = None
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected.update(dict.fromkeys(ids))
+        self._signoff = None
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:  # SIGINT, and SIGTERM (plugin)
+        self.interrupted = True
+        self._signoff = None
+
     # -- folding ---------------------------------------------------------------------------
     def _info(self, nodeid: str, properties: list[tuple[str, Any]],
               crashed: bool = False) -> dict[str, Any] | None:
@@ -200,7 +213,9 @@ class SignOffCollector:
         for key, value in properties:
             if key == ev.CHECK:
                 return dict(json.loads(value))
-        if not crashed:  # an unmarked test is no gate check, whatever its module is called
+        if not crashed and (self.remote_known or nodeid not in self.collected):
+            # An unmarked test is no gate check, whatever its module is called; a test a worker
+            # collected but whose map never arrived (interrupted) is attributed by its module.
             return None
         match = _MODULE_GATE.search(nodeid.split("::")[0])
         if match and match.group(1) in GATES_BY_ID:
@@ -239,7 +254,7 @@ class SignOffCollector:
     def records(self) -> list[CheckRecord]:
         known = dict(self.remote_checks)
         known.update(self.index.checks)
-        nodeids = list(dict.fromkeys([*known, *self.phases]))
+        nodeids = list(dict.fromkeys([*known, *self.phases, *self.collected]))
         records = []
         for nodeid in nodeids:
             phases = self.phases.get(nodeid, _Phases())
@@ -317,6 +332,7 @@ class SignOffCollector:
                 deselected_items=deselected_items,
                 gates=[g.rendered(self.settings.checklist_values()) for g in CATALOGUE],  # + stages
                 contract=self.contract,  # contract (issue 12)
+                interrupted=self.interrupted,
             )
             if self.settings.secrets:
                 self._signoff = self._signoff.redacted(self.settings.redact)

@@ -22,10 +22,45 @@ DEFAULT_CONFIG = "release.toml"
 _PLUGINS = ("release-html", "release-writer", "release-signoff", "release-runner", "release-index")
 
 
+def _release_version(value: str) -> str:
+    """``--release``: a non-empty version on one line (it names the sign-off everywhere)."""
+    import argparse
+    import unicodedata
+
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty: name the release under sign-off, e.g. "
+                                         "--release v5.7.1")
+    bad = [ch for ch in value if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"contains a control character ({', '.join(sorted({f'U+{ord(c):04X}' for c in bad}))})"
+            ": a release version is one printable line, e.g. --release v5.7.1")
+    if value != value.strip() or len(value) > 128:
+        raise argparse.ArgumentTypeError(
+            "has surrounding blanks or is longer than 128 characters: e.g. --release v5.7.1")
+    return value
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """The earliest hook that sees the raw arguments, before pytest parses them strictly: the
+    artifacts this run was asked to write go now, so a usage error (an unknown flag), a config
+    error or a refusal later cannot leave an earlier run's sign-off looking current."""
+    from .runner import artifacts_in_args, remove_paths
+
+    if hasattr(early_config, "workerinput"):
+        return
+    remove_paths(artifacts_in_args(list(args)), early_config.invocation_params.dir)
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("release", "release sign-off (pytest-release)")
     add = group.addoption
-    add("--release", metavar="VERSION", default=None,
+    add("--release", metavar="VERSION", default=None, type=_release_version,
         help="release under sign-off, e.g. v5.7.1 (required to run gate checks)")
     add("--release-config", metavar="PATH", default=None,
         help=f"TOML settings (default: {DEFAULT_CONFIG} at rootdir when present); ${{ENV_VAR}} "
@@ -117,6 +152,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not worker:
         _baseline_is_not_the_output(config)  # before any file is removed
         remove_stale_artifacts(config)
+        _handle_sigterm(config)
     settings = config.stash[settings_key] = _load(config)
     index = config.stash[index_key] = CheckIndex(config)
     manager.register(index, "release-index")
@@ -135,6 +171,24 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report.html import HtmlSignOff
 
         manager.register(HtmlSignOff(collector), "release-html")
+
+
+def _handle_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a CI job cancelled, a pod evicted) ends the run the way Ctrl-C does: the checks
+    stop, the sign-off is written INCOMPLETE (interrupted), nothing stale is left."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone else handles it (a runner, an embedding program)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    config.add_cleanup(restore)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

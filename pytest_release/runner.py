@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import tempfile
 import warnings
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,7 @@ import pytest
 
 from .evidence import CHECK, not_measured
 from .keys import evidence_key
+from .verdict import EXIT_INCOMPLETE, EXIT_REJECTED
 
 if TYPE_CHECKING:
     from .collector import SignOffCollector
@@ -32,6 +36,7 @@ class ReleaseReportWarning(pytest.PytestWarning):
 
 
 ARTIFACT_OPTIONS = ("release_signoff", "release_checklist")
+_MARKER_NAME = re.compile(r"\b((?:gate|stage)_[a-z]+)\b")
 
 
 class CheckRunner:
@@ -102,6 +107,56 @@ def redact_report(report: pytest.TestReport, redact: Redactor) -> None:
     ]
 
 
+#: The artifacts a run may be asked to write, by their spelling on the command line: the sign-off's
+#: own, and (for a release run) pytest-html's report and pytest's JUnit XML.
+RAW_ARTIFACT_FLAGS = ("--release-signoff", "--release-checklist")
+RAW_REPORT_FLAGS = ("--html", "--junitxml", "--junit-xml")
+
+
+def artifacts_in_args(args: Sequence[str]) -> list[str]:
+    """The artifact paths named in raw command-line arguments (``--opt PATH`` and ``--opt=PATH``):
+    the sign-off's always, the HTML and JUnit reports of a run that names ``--release``."""
+    release_run = any(a == "--release" or a.startswith("--release=") for a in args)
+    flags = RAW_ARTIFACT_FLAGS + (RAW_REPORT_FLAGS if release_run else ())
+    found = _values(args, flags)
+    # the baseline is never removed: a run that names it as its output too is refused later
+    keep = {Path(v).expanduser().absolute() for v in _values(args, ("--release-baseline",))}
+    return [f for f in found if f and Path(f).expanduser().absolute() not in keep]
+
+
+def _values(args: Sequence[str], flags: Sequence[str]) -> list[str]:
+    values = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        if name in flags:
+            values.append(value if eq else (args[i + 1] if i + 1 < len(args) else ""))
+    return [v for v in values if v]
+
+
+def remove_paths(paths: Sequence[str], base: Path) -> None:
+    for target in paths:
+        path = Path(target).expanduser()
+        with contextlib.suppress(OSError):  # unwritable: warned about when writing
+            (path if path.is_absolute() else base / path).unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half
+    of one (a temporary file in the same directory, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def remove_stale_artifacts(config: pytest.Config) -> None:
     """A refused or crashed run must not leave the last run's sign-off looking current."""
     for option in ARTIFACT_OPTIONS:
@@ -132,6 +187,9 @@ class SignOffWriter:
             return
         if self._collect_only():
             return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            collector.interrupted = True
+            collector._signoff = None
         signoff = collector.signoff()
         for option, render in (("release_signoff", json_report.render),
                                ("release_checklist", markdown.render)):
@@ -140,14 +198,19 @@ class SignOffWriter:
                 continue
             path = Path(target).expanduser().resolve()
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(render(signoff), encoding="utf-8")
+                write_atomically(path, render(signoff))
             except OSError as exc:
                 warnings.warn(ReleaseReportWarning(f"could not write {path}: {exc.strerror}"),
                               stacklevel=1)
-        if (self.config.getoption("release_require_approval") and not signoff.approved
-                and session.exitstatus == pytest.ExitCode.OK):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if collector.settings.release.version is None:
+            return  # no release under sign-off: pytest's status stands
+        session.exitstatus = signoff.exit_status(
+            session.exitstatus, requested=self.requested(),
+            require_approval=bool(self.config.getoption("release_require_approval")))
+
+    def requested(self) -> set[str]:
+        """Gate and stage markers named in ``-m`` (a gate asked for, even one with no checks)."""
+        return set(_MARKER_NAME.findall(str(self.config.getoption("markexpr", "") or "")))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         collector = self.collector
@@ -156,18 +219,28 @@ class SignOffWriter:
             return
         if self._collect_only():
             return
+        if collector.settings.release.version is None:
+            return  # not a release run (the refusal, if any, is the usage error above)
         signoff = collector.signoff()
-        if not any(g.checks for g in signoff.gates):
-            return
         from .report import terminal
 
         terminal.write(signoff, terminalreporter)
+        for gate in signoff.selected_gates(self.requested()):
+            if not gate.checks:
+                terminalreporter.write_line(
+                    f"{gate.gate.marker} was selected but {gate.reason}: nothing of "
+                    f"{gate.gate.label} {gate.gate.title} was measured (is the bundled suite "
+                    "collected? see --release-suite, or the path you named)", yellow=True)
         for option in ARTIFACT_OPTIONS:
             target = self.config.getoption(option)
             if target:
                 terminalreporter.write_line(
                     f"{option.replace('_', ' ')}: {Path(target).resolve()}")
-        if self.config.getoption("release_require_approval") and not signoff.approved:
-            terminalreporter.write_line(
-                "--release-require-approval: exit status is non-zero because the verdict is "
-                f"{signoff.verdict}", red=True)
+        session = getattr(terminalreporter, "_session", None)
+        status = int(session.exitstatus) if session is not None else 0  # set by sessionfinish
+        if status in (EXIT_REJECTED, EXIT_INCOMPLETE):
+            word = "a selected gate failed" if status == EXIT_REJECTED else \
+                "a selected gate was not measured or not run"
+            terminalreporter.write_line(f"exit status {status}: {word} (verdict {signoff.verdict})",
+                                        red=status == EXIT_REJECTED,
+                                        yellow=status == EXIT_INCOMPLETE)

@@ -27,6 +27,13 @@ OUTCOMES = ("passed", "failed", "error", "skipped")
 GATE_STATUSES = ("passed", "failed", "incomplete", "not_run")
 VERDICTS = ("APPROVED", "REJECTED", "INCOMPLETE")
 
+#: Exit statuses of a release run, beside pytest's own 0-5 (README "Exit status"): a selected gate
+#: failed (the release would be REJECTED), or a selected gate was not measured, not run or lost.
+EXIT_REJECTED = 10
+EXIT_INCOMPLETE = 11
+#: pytest's statuses a release run keeps as they are: interrupted, internal error, usage error.
+_PYTEST_KEEPS = frozenset({2, 3, 4})
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -194,6 +201,33 @@ class SignOff:
             return "PROMOTE" if stage == "canary" else "RELEASE COMPLETE"
         return "HOLD"
 
+    def selected_gates(self, requested: Collection[str] = ()) -> tuple[GateResult, ...]:
+        """The gates and stages this run asked for: every one with a collected check, and every
+        one named by ``requested`` (its marker or id, from ``-m``) even when it has none."""
+        return tuple(r for r in self.gates
+                     if r.checks or r.gate.marker in requested or r.gate.id in requested)
+
+    def exit_status(self, pytest_status: int, *, requested: Collection[str] = (),
+                    require_approval: bool = False) -> int:
+        """The run's exit status: non-zero whenever a selected gate did not pass.
+
+        pytest's interrupted / internal error / usage error are kept; a failed selected gate is
+        :data:`EXIT_REJECTED`; a selected gate not passed (not measured, lost, no checks) or
+        nothing selected at all is :data:`EXIT_INCOMPLETE` (never pytest's 5, "no tests"); with
+        ``require_approval`` anything but APPROVED is non-zero too. Otherwise pytest's status
+        stands (a failing test outside the gates still exits 1).
+        """
+        if int(pytest_status) in _PYTEST_KEEPS:
+            return int(pytest_status)
+        selected = self.selected_gates(requested)
+        if any(r.status == "failed" for r in selected) or (
+                require_approval and self.verdict == "REJECTED"):
+            return EXIT_REJECTED
+        if not selected or any(r.status != "passed" for r in selected) or (
+                require_approval and not self.approved):
+            return EXIT_INCOMPLETE
+        return int(pytest_status)
+
     def redacted(self, redact: Callable[[str], str]) -> SignOff:
         """This sign-off with ``redact`` applied to every string in it (done once, by the
         collector: the views render the result as is)."""
@@ -318,6 +352,7 @@ def decide(
     deselected_items: Mapping[str, Collection[str | None]] | None = None,
     gates: Sequence[Gate] = GATES,
     contract: Contract | None = None,
+    interrupted: bool = False,
 ) -> SignOff:
     """Aggregate check records into a SignOff.
 
@@ -365,7 +400,12 @@ def decide(
     if contract is not None:  # contract (issue 12): deviations, waivers, attestations, baseline
         from .contract import apply
 
-        return apply(signoff, contract)
+        signoff = apply(signoff, contract)
+    if interrupted and signoff.verdict == "APPROVED":
+        # Whatever the workers managed to report, an interrupted run approves nothing.
+        signoff = dataclasses.replace(
+            signoff, verdict="INCOMPLETE",
+            reason="the run was interrupted before every check finished")
     return signoff
 
 

@@ -128,4 +128,7 @@ class HtmlSignOff:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: Any) -> None:
-        prefix.append(render(self.collector.signoff()))
+        collector = self.collector
+        if collector.usage_error or collector.settings.release.version is None:
+            return  # a refused run signs nothing off: no banner
+        prefix.append(render(collector.signoff()))

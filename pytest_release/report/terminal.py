@@ -26,7 +26,8 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
     for gate in signoff.gates:
         counts = {o: sum(1 for c in gate.checks if c.effective_outcome == o)
                   for o in ("passed", "failed", "error", "skipped")}
-        summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no checks"
+        # a gate with no checks says why in the JSON's words (deselected / none collected)
+        summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or gate.reason
         tr.write(f"{gate.gate.label} {gate.gate.title:<20} ")
         tr.write(f"{gate.status:<11}", **_MARKUP[gate.status])
         tr.line(f" {summary}")

@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from pytest_release.verdict import EXIT_INCOMPLETE
+
 from support.run import gate, output, prepare
 
 FAKE_GATE = """
@@ -81,7 +83,7 @@ def test_marker_selects_gate_1_only_under_strict_markers(run_release, pytester):
                                   modules=("test_gate_redis.py",))
     # No redis.url: every Redis check runs and is *not measured*; the API checks are deselected.
     result.assert_outcomes(skipped=6, deselected=2)
-    assert result.ret == 0
+    assert result.ret == EXIT_INCOMPLETE
     assert gate(signoff, "redis")["status"] == "incomplete"
     assert {c["outcome"] for c in gate(signoff, "redis")["checks"]} == {"skipped"}
     assert all("redis.url is not configured" in c["message"] for c in gate(signoff, "redis")["checks"])
@@ -95,17 +97,17 @@ def test_require_approval_fails_a_green_run_that_is_not_approved(run_release, py
     suite = prepare(pytester, modules=())
     (suite / "test_gate_api.py").write_text(FAKE_GATE)
     plain, signoff = run_release(modules=())
-    assert plain.ret == 0
+    assert plain.ret == EXIT_INCOMPLETE
     plain.assert_outcomes(passed=2)
     assert gate(signoff, "api")["status"] == "incomplete"  # 4 of the 6 API items have no check
     assert signoff["verdict"] == "INCOMPLETE"
 
     strict, signoff = run_release("--release-require-approval", modules=())
     strict.assert_outcomes(passed=2)
-    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    assert strict.ret == EXIT_INCOMPLETE
     assert signoff["verdict"] == "INCOMPLETE"
-    assert ("--release-require-approval: exit status is non-zero because the verdict is "
-            "INCOMPLETE") in output(strict)
+    assert ("exit status 11: a selected gate was not measured or not run (verdict "
+            "INCOMPLETE)") in output(strict)
 
 
 def test_markers_are_registered(pytester):
@@ -132,7 +134,7 @@ def test_evidence_is_recorded_as_junit_properties(run_release, pytester, xdist):
     suite = prepare(pytester, modules=())
     (suite / "test_gate_api.py").write_text(FAKE_GATE)
     result, signoff = run_release("--junitxml=junit.xml", *xdist, modules=())
-    assert result.ret == 0
+    assert result.ret == EXIT_INCOMPLETE
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "junit.xml").iter("testcase")}
     props = [(p.get("name"), json.loads(p.get("value")))
              for p in cases["test_schema_is_validated"].iter("property")]
@@ -157,7 +159,7 @@ def test_unwritable_signoff_path_is_a_warning_not_a_crash(run_release, pytester)
     (suite / "test_gate_api.py").write_text(FAKE_GATE)
     (pytester.path / "blocker").write_text("a file, not a directory")
     result, _ = run_release("--release-checklist", "blocker/checklist.md", modules=())
-    assert result.ret == 0
+    assert result.ret == EXIT_INCOMPLETE
     text = output(result)
     assert "ReleaseReportWarning" in text and "could not write" in text
     assert "Traceback" not in text
