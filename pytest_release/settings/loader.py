@@ -7,6 +7,7 @@ remembered as secrets (:class:`~pytest_release.redact.Redactor` masks them).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..redact import MIN_SECRET_LENGTH, redact
-from .kinds import KINDS, Context, KindError
+from .kinds import KINDS, Context, KindError, duration_seconds
 from .schema import SECTIONS, Settings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -73,7 +74,7 @@ class _Builder:
         ctx = Context(base)
         try:
             value = KINDS[meta["kind"]](value, ctx)
-            _check_limits(value, meta)
+            _check_limits(value, meta, f.name)
         except KindError as exc:
             self.problems.append(f"{where}: {exc}")
             return dataclasses.MISSING
@@ -83,12 +84,44 @@ class _Builder:
         return value
 
 
-def _check_limits(value: Any, meta: Mapping[str, Any]) -> None:
+#: Limits every number and duration obeys unless its setting declares its own: no setting of the
+#: catalogue is negative, a deadline of an hour is already generous, and a count of ten million
+#: (samples, keys, requests) is the most a release run can mean. Beyond them a value is a typo
+#: (``1e9``), never a threshold, and is refused at load with its ``file:key``.
+MAX_DEADLINE_S = 3600.0
+MAX_DURATION_S = 90 * 24 * 3600.0
+MAX_COUNT = 10_000_000
+MAX_NUMBER = 1e9
+
+
+def _default_max(kind: str, name: str) -> float:
+    if kind == "duration":
+        return MAX_DURATION_S
+    if name.endswith("_s"):  # timeout_s, recovery_s, deadline_s: seconds a call may take
+        return MAX_DEADLINE_S
+    return MAX_COUNT if kind == "int" else MAX_NUMBER
+
+
+def _check_limits(value: Any, meta: Mapping[str, Any], name: str = "") -> None:
+    kind = meta["kind"]
+    number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if meta["min"] is not None and value < meta["min"]:
-            raise KindError(f"{value} is below the minimum {meta['min']}")
-        if meta["max"] is not None and value > meta["max"]:
-            raise KindError(f"{value} is above the maximum {meta['max']}")
+        number = value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise KindError(f"{value} is not a finite number: give a number (inf and nan mean "
+                            "nothing as a threshold)")
+    elif kind == "duration" and isinstance(value, str):
+        number = duration_seconds(value)
+    if number is not None:
+        low = meta["min"] if meta["min"] is not None else 0
+        high = meta["max"] if meta["max"] is not None else _default_max(kind, name)
+        shown = value if kind != "duration" else f"{value} ({number:g} s)"
+        if number < low:
+            raise KindError(f"{shown} is below the minimum {low}")
+        if number > high:
+            raise KindError(f"{shown} is above the maximum {high:,g}"
+                            + (" s" if kind == "duration" or name.endswith("_s") else "")
+                            + ": an absurd value is a typo, not a threshold")
     if meta["choices"] and value not in meta["choices"]:
         raise KindError(f"{value!r} is not one of {', '.join(meta['choices'])}")
 

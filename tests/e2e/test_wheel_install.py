@@ -184,8 +184,8 @@ def test_the_demo_runs_from_an_empty_directory(install, empty_dir, tmp_path):
     result = install.run("-m", "pytest_release.demo", "--load-duration", "3s", "--out", str(out),
                          cwd=empty_dir, timeout=600)
     text = result.stdout + result.stderr
-    assert result.returncode == 0, text
-    # A 3 s load is shorter than the checklist's 30 s: a deviation, so never APPROVED.
+    # A 3 s load is shorter than the checklist's 30 s: a deviation, so never APPROVED (exit 11).
+    assert result.returncode == EXIT_INCOMPLETE, text
     assert "demo: verdict INCOMPLETE" in text, text
     assert f"pytest {install.venv}" in text, text  # it ran the wheel's suite
     for name in ("report.html", "signoff.json", "checklist.md"):

@@ -79,17 +79,17 @@ expires = {LATER}
 def test_a_relaxed_threshold_is_a_deviation_and_not_approved(gate1: Any,
                                                               pytester: pytest.Pytester) -> None:
     run = gate1("--release-checklist", "checklist.md", "--release-require-approval",
-                toml="[redis]\nttl_max_seconds = 99999999\n")
+                toml="[redis]\nttl_max_seconds = 9999999\n")
     assert run.result.ret == EXIT_INCOMPLETE, run.output  # not APPROVED
     signoff = run.signoff
     assert signoff is not None and signoff["schema"] == 2
     (dev,) = signoff["deviations"]
     assert (dev["setting"], dev["checklist_value"], dev["value_in_force"], dev["where_set"],
-            dev["waived"]) == ("redis.ttl_max_seconds", 604800, 99999999,
+            dev["waived"]) == ("redis.ttl_max_seconds", 604800, 9999999,
                                "release.toml:redis.ttl_max_seconds", False)
     ttl = item(signoff, "redis", "ttl")
     assert ttl["status"] == "deviation", ttl
-    assert ttl["text"] == "TTL: 7 days configured (in force: 99999999 s — deviation)"
+    assert ttl["text"] == "TTL: 7 days configured (in force: 9999999 s — deviation)"
     # the check itself really ran and passed against the looser bound
     assert run.check("redis", "ttl")["outcome"] == "passed"
     redis = gate(signoff, "redis")
@@ -97,11 +97,11 @@ def test_a_relaxed_threshold_is_a_deviation_and_not_approved(gate1: Any,
     assert "deviation not waived: TTL: 7 days configured" in redis["reason"]
     assert signoff["verdict"] != "APPROVED"
     markdown = (pytester.path / "checklist.md").read_text()
-    assert ("- [ ] TTL: 7 days configured (in force: 99999999 s — deviation) — **DEVIATION**"
+    assert ("- [ ] TTL: 7 days configured (in force: 9999999 s — deviation) — **DEVIATION**"
             in markdown)
     assert "- [x] TTL" not in markdown
-    assert "redis.ttl\\_max\\_seconds = 99999999 s (checklist: 604800 s)" in markdown
-    assert "deviation: redis.ttl_max_seconds = 99999999 s (checklist: 604800 s), set by " \
+    assert "redis.ttl\\_max\\_seconds = 9999999 s (checklist: 604800 s)" in markdown
+    assert "deviation: redis.ttl_max_seconds = 9999999 s (checklist: 604800 s), set by " \
            "release.toml:redis.ttl_max_seconds — NOT WAIVED" in run.output
 
 
@@ -109,13 +109,13 @@ def test_a_waived_deviation_passes_the_gate_as_waived_and_lists_every_waiver(
         gate1: Any, pytester: pytest.Pytester) -> None:
     path = waivers_file(pytester, WAIVER_TTL + WAIVER_EXPIRED + WAIVER_UNUSED)
     run = gate1("--release-waivers", path, "--release-checklist", "checklist.md",
-                "--html", "report.html", toml="[redis]\nttl_max_seconds = 99999999\n")
+                "--html", "report.html", toml="[redis]\nttl_max_seconds = 9999999\n")
     assert run.result.ret == 0, run.output
     signoff = run.signoff
     assert signoff is not None
     ttl = item(signoff, "redis", "ttl")
     assert ttl["status"] == "waived"  # never "passed"
-    assert ttl["text"].endswith("(in force: 99999999 s — deviation, waived)")
+    assert ttl["text"].endswith("(in force: 9999999 s — deviation, waived)")
     (waiver,) = ttl["waivers"]
     assert (waiver["reason"], waiver["approver"], waiver["ticket"], waiver["expires"]) == (
         "cache keys of the legacy importer live 30 days until OPS-41 lands", "jane.doe", "OPS-40",
@@ -128,7 +128,7 @@ def test_a_waived_deviation_passes_the_gate_as_waived_and_lists_every_waiver(
     # other gates were not run, so the release itself is not APPROVED (no qualifier yet)
     assert signoff["verdict"] == "INCOMPLETE" and signoff["qualifier"] is None
     markdown = (pytester.path / "checklist.md").read_text()
-    assert "- [ ] TTL: 7 days configured (in force: 99999999 s — deviation, waived) — " \
+    assert "- [ ] TTL: 7 days configured (in force: 9999999 s — deviation, waived) — " \
            "**WAIVED**" in markdown
     assert "WAIVED by jane.doe until " + LATER + " (OPS-40)" in markdown
     assert "waiver expired: item redis.p95 (PERF-1" in markdown

@@ -33,8 +33,8 @@ def test_checklist_values_come_from_the_defaults_not_a_copy() -> None:
     ("toml", "overrides", "expected"),
     [
         # looser → deviation, with where it was set
-        ("[redis]\nttl_max_seconds = 99999999\n", (),
-         [("redis.ttl_max_seconds", 604800, 99999999, "release.toml:redis.ttl_max_seconds")]),
+        ("[redis]\nttl_max_seconds = 9999999\n", (),
+         [("redis.ttl_max_seconds", 604800, 9999999, "release.toml:redis.ttl_max_seconds")]),
         ("", ("load.duration=5s",), [("load.duration", "30s", "5s", "--release-set")]),
         ("", ("load.vus=5",), [("load.vus", 25, 5, "--release-set")]),
         ("", ("load.p95_ms=500",), [("load.p95_ms", 120.0, 500.0, "--release-set")]),
@@ -63,9 +63,9 @@ def test_deviation_table(tmp_path: Path, toml: str, overrides: tuple[str, ...],
 
 
 def test_a_deviation_names_its_items_and_reads_with_units(tmp_path: Path) -> None:
-    (found,) = dv.deviations(settings(tmp_path, "[redis]\nttl_max_seconds = 99999999\n"))
+    (found,) = dv.deviations(settings(tmp_path, "[redis]\nttl_max_seconds = 9999999\n"))
     assert found.items == ("redis.ttl", "api.stored_ttl")
-    assert found.describe() == ("redis.ttl_max_seconds = 99999999 s (checklist: 604800 s), set "
+    assert found.describe() == ("redis.ttl_max_seconds = 9999999 s (checklist: 604800 s), set "
                                 "by release.toml:redis.ttl_max_seconds")
     assert found.to_dict()["where_set"] == "release.toml:redis.ttl_max_seconds"
     assert set(dv.by_item([found])) == {"redis.ttl", "api.stored_ttl"}
