@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pytest_release.verdict import EXIT_REJECTED, EXIT_INCOMPLETE
 from support.tools import missing_tool
 from support.stacks import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, item_text
 
@@ -108,7 +109,7 @@ def _assert_violation(run: Any, gate: str, item: str, expected: dict[str, Any],
 def test_healthy_service_passes_all_api_checks_and_the_retry_item(healthy_stack, release_suite):
     run = release_suite(*API_SELECTION, stack=healthy_stack)
 
-    assert run.result.ret == 0, run.output
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
     assert run.outcomes("api") == dict.fromkeys(API_ITEMS, "passed")
     assert all(c["measured"] for c in run.checks("api").values())
     assert run.gate("api")["status"] == "passed"
@@ -132,7 +133,7 @@ def test_fault_fails_its_own_checks_with_the_violating_value(fault, stack_factor
     run = release_suite(*API_SELECTION, *DESELECT.get(fault, ()), stack=stack,
                         release_set=QUICK_SETTINGS if quick else None)
 
-    assert run.result.ret == 1, run.output
+    assert run.result.ret == EXIT_REJECTED, run.output
     expected = FAULTS[fault]
     for (gate, item), measurements in expected.items():
         _assert_violation(run, gate, item, measurements, exact=fault in EXACT)
@@ -153,7 +154,7 @@ def test_rate_limit_without_a_caller_of_its_own_is_not_measured(healthy_stack, r
     run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", stack=healthy_stack,
                         release_set={"api.rate_limit_token": None})
 
-    assert run.result.ret == 0, run.output
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
     rate_limit = run.check("api", "rate_limit")
     assert rate_limit["outcome"] == "skipped" and rate_limit["measured"] is False
     assert "not measured: api.rate_limit_token is not set" in rate_limit["message"]
@@ -173,7 +174,7 @@ def test_unconfigured_targets_are_not_measured_never_passed(release_suite):
         release_set={"load.script": str(K6_SCRIPT)},
     )
 
-    assert run.result.ret == 0, run.output
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
     checks = {**{("api", i): c for i, c in run.checks("api").items()},
               **{("load", i): c for i, c in run.checks("load").items()},
               ("redis", "retry"): run.check("redis", "retry")}
@@ -196,7 +197,7 @@ def test_api_url_without_tokens_is_not_measured(healthy_stack, release_suite):
     run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", stack=healthy_stack,
                         release_set={"api.token": None, "api.rate_limit_token": None})
 
-    assert run.result.ret == 0, run.output
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
     checks = run.checks("api")
     assert {c["outcome"] for c in checks.values()} == {"skipped"}
     assert not any(c["measured"] for c in checks.values())
@@ -230,7 +231,7 @@ def test_no_token_reaches_any_report_or_output(stack_factory, release_suite):
         release_set={**QUICK_SETTINGS, "load.duration": "2s", "load.vus": "2"},
     )
 
-    assert run.result.ret == 1, run.output
+    assert run.result.ret == EXIT_REJECTED, run.output
     assert run.outcomes("api")["jwt"] == "failed"
     assert run.outcomes("load") == dict.fromkeys(LOAD_ITEMS, "passed")
     cwd = run.outdir.parent
