@@ -130,7 +130,11 @@ def _abandon(outcome: _Outcome) -> None:
         return
     import socket
 
-    sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+    raw = response.raw
+    # Kept on the connection (keep-alive), or handed to http.client's response (Connection:
+    # close): its buffered reader over a SocketIO.
+    sock = getattr(getattr(raw, "_connection", None), "sock", None) or getattr(
+        getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
     try:
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
