@@ -221,13 +221,13 @@ def test_drip_servers_really_drip():
     # The harness itself: a plain socket read gets one byte per interval, never the whole reply.
     import socket
 
-    with running(resp_drip(b"+PONG\r\n"), interval=0.2) as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=2) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            started = time.monotonic()
-            first = sock.recv(100)
-            assert first == b"+"
-            rest = b""
-            while len(rest) < 6:
-                rest += sock.recv(100)
-            assert rest == b"PONG\r\n" and time.monotonic() - started >= 1.0
+    with running(resp_drip(b"+PONG\r\n"), interval=0.2) as server, socket.create_connection(
+            ("127.0.0.1", server.port), timeout=2) as sock:
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        started = time.monotonic()
+        first = sock.recv(100)
+        assert first == b"+"
+        rest = b""
+        while len(rest) < 6:
+            rest += sock.recv(100)
+        assert rest == b"PONG\r\n" and time.monotonic() - started >= 1.0
