@@ -28,53 +28,41 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Up to ARGV[7] SCAN pages and the TTL of each key on them, tallied server-side (KEYS is never
-#: used). ARGV: cursor, pattern, count, keys still wanted, TTL bound, examples wanted, pages.
-#: Replies: {cursor, keys on the pages, keys taken, scanned, vanished, no expiry, over bound,
-#: max TTL, no-expiry examples, over-bound examples as key, ttl pairs}. Per key it does one TTL
-#: and as few Lua operations as it can: most keys have a TTL within the bound and take two
-#: comparisons. Several pages per call cut the round trips (each call still blocks the server
-#: only for a few pages: ~2 ms per 1000 keys here).
+#: One SCAN page and the TTL of each key on it, tallied server-side (KEYS is never used).
+#: ARGV: cursor, pattern, count, keys still wanted, TTL bound, examples wanted. Replies:
+#: {cursor, keys on the page, keys taken, scanned, vanished, no expiry, over bound, max TTL,
+#:  no-expiry examples, over-bound examples as key, ttl pairs}. Per key it does one TTL and as
+#: few Lua operations as it can: most keys have a TTL within the bound and take two comparisons.
 _TTL_AUDIT_LUA = """
 local call = redis.call
-local cursor, pattern, count = ARGV[1], ARGV[2], ARGV[3]
-local limit, bound, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local pages = tonumber(ARGV[7])
-local seen, taken, vanished, noexp, over, maxttl = 0, 0, 0, 0, 0, -1
+local page = call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys = page[2]
+local n, limit = #keys, tonumber(ARGV[4])
+if n > limit then n = limit end
+if n < 0 then n = 0 end
+local bound, want = tonumber(ARGV[5]), tonumber(ARGV[6])
+local vanished, noexp, over, maxttl = 0, 0, 0, -1
 local noexp_ex, over_ex = {}, {}
-repeat
-  local page = call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
-  cursor = page[1]
-  local keys = page[2]
-  local n = #keys
-  seen = seen + n
-  if n > limit - taken then n = limit - taken end
-  if n < 0 then n = 0 end
-  taken = taken + n
-  for i = 1, n do
-    local ttl = call('TTL', keys[i])
-    if ttl > maxttl then maxttl = ttl end
-    if ttl < 0 then
-      if ttl == -1 then
-        noexp = noexp + 1
-        if noexp <= want then noexp_ex[noexp] = keys[i] end
-      else
-        vanished = vanished + 1
-      end
-    elseif ttl > bound then
-      over = over + 1
-      if over <= want then
-        over_ex[2 * over - 1] = keys[i]
-        over_ex[2 * over] = ttl
-      end
+for i = 1, n do
+  local ttl = call('TTL', keys[i])
+  if ttl > maxttl then maxttl = ttl end
+  if ttl < 0 then
+    if ttl == -1 then
+      noexp = noexp + 1
+      if noexp <= want then noexp_ex[noexp] = keys[i] end
+    else
+      vanished = vanished + 1
+    end
+  elseif ttl > bound then
+    over = over + 1
+    if over <= want then
+      over_ex[2 * over - 1] = keys[i]
+      over_ex[2 * over] = ttl
     end
   end
-  pages = pages - 1
-until pages <= 0 or cursor == '0' or seen > taken or taken >= limit
-return {cursor, seen, taken, taken - vanished, vanished, noexp, over, maxttl, noexp_ex, over_ex}
+end
+return {page[1], #keys, n, n - vanished, vanished, noexp, over, maxttl, noexp_ex, over_ex}
 """
-#: SCAN pages per audit script call (see _TTL_AUDIT_LUA).
-PAGES_PER_CALL = 4
 _TTL_AUDIT_SHA = hashlib.sha1(_TTL_AUDIT_LUA.encode()).hexdigest()
 
 
@@ -376,8 +364,7 @@ class RedisProbe:
         cursor = "0"
         while True:
             remaining = sample_size - (audit.scanned + audit.vanished)
-            args = (cursor, pattern, scan_count, remaining, bound_seconds, examples,
-                    PAGES_PER_CALL)
+            args = (cursor, pattern, scan_count, remaining, bound_seconds, examples)
             try:
                 reply = self._call("TTL audit script", functools.partial(
                     self._eval_audit_page, args, cursor != "0"))
