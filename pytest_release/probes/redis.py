@@ -141,6 +141,8 @@ class _Clock:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle = False  # the watchdog waits without a timeout: the next arm must wake it
+        self._until = 0.0  # or it waits until then
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Clock:
         return self
@@ -152,7 +154,10 @@ class _Clock:
                 self._thread = threading.Thread(target=self._watch, name="redis deadline",
                                                 daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            elif self._idle or deadline.at < self._until:
+                # Otherwise it is in a timed wait for an earlier deadline and re-reads this one
+                # when it wakes: no wake-up (thread switch) per call on a busy connection.
+                self._wake.notify()
 
     def disarm(self) -> None:
         with self._wake:
@@ -168,10 +173,13 @@ class _Clock:
             while not self._closed:
                 due = self.current
                 if due is None:
+                    self._idle = True
                     self._wake.wait()
+                    self._idle = False
                     continue
                 left = due.at - time.monotonic()
                 if left > 0:
+                    self._until = due.at
                     self._wake.wait(left)
                     continue
                 self.fired, self.current = True, None
