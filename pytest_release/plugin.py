@@ -156,7 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[settings_key] = _load(config)
     index = config.stash[index_key] = CheckIndex(config)
     manager.register(index, "release-index")
-    manager.register(CheckRunner(settings.redactor), "release-runner")
+    manager.register(CheckRunner(settings.redactor, settings.release.check_deadline_s),
+                     "release-runner")
     if worker:
         return
     from .selection import introspecting

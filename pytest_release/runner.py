@@ -1,6 +1,7 @@
 """The check-running rules, on objects the plugin registers (like ``_pytest/junitxml``'s LogXML).
 
-- :class:`CheckRunner` (every process, registered as ``release-runner``): a
+- :class:`CheckRunner` (every process, registered as ``release-runner``): each check runs
+  under its wall-clock budget (``release.check_deadline_s``); a
   :class:`~pytest_release.probes.ProbeUnavailable` in setup or call makes the check *not
   measured*; soft failures recorded by :class:`~pytest_release.evidence.Evidence` fail the check
   at its end (also when it then had to stop); secrets are masked in every report's longrepr,
@@ -42,8 +43,19 @@ _MARKER_NAME = re.compile(r"\b((?:gate|stage)_[a-z]+)\b")
 class CheckRunner:
     """Runs each gate check under the rules above (hook wrappers around setup, call, report)."""
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, check_deadline_s: float | None = None) -> None:
         self.redact = redactor
+        self.check_deadline_s = check_deadline_s
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item,
+                                nextitem: pytest.Item | None) -> Generator[None, object, object]:
+        """Each check's setup, call and teardown run under one budget: no probe call inside
+        lasts past ``release.check_deadline_s`` (see :mod:`~pytest_release.probes.deadline`)."""
+        from .probes.deadline import check_budget
+
+        with check_budget(self.check_deadline_s):
+            return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:

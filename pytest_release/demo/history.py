@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .observability import DEFAULT_RULE_FILES, PrometheusServer, _start_ready
+from .observability import DEFAULT_RULE_FILES, PrometheusServer, launch_prometheus
 from .stack import StackError, executable, free_port
 
 JOB = "feedback-service"
@@ -261,33 +261,19 @@ def start_history_prometheus(
     enforced) but the history's ``ALERTS`` series are what the rule manager wrote in the past.
     Retention is 30 days, far longer than any generated history.
     """
-    binary = executable("prometheus", "apt-get install prometheus")
+    executable("prometheus", "apt-get install prometheus")  # before the backfill's promtool
     workdir.mkdir(parents=True, exist_ok=True)
-    data_path = workdir / "data"
     text = openmetrics(scenario, end=end)
     if extra_series is not None:
         text = text.replace("# EOF\n", extra_series() + "# EOF\n")
-    backfill(text, data_path)
-    port = port or free_port()
-    import json
-
+    backfill(text, workdir / "data")
     config = {
         "global": {"scrape_interval": "15s", "evaluation_interval": evaluation_interval},
         "rule_files": [str(Path(f).resolve()) for f in rule_files],
         "scrape_configs": [],
     }
-    config_path = workdir / "prometheus.yml"
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
-    process = _start_ready("prometheus", port, workdir, timeout, [
-        binary,
-        f"--config.file={config_path}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--storage.tsdb.path={data_path}",
-        "--storage.tsdb.retention.time=30d",
-        "--web.enable-lifecycle",
-        "--log.level=warn",
-    ])
-    return PrometheusServer(process, port, config_path, data_path)
+    return launch_prometheus(workdir, config, port=port or free_port(), timeout=timeout,
+                             retention="30d")
 
 
 def release_image() -> str:
@@ -359,8 +345,6 @@ def start_live_canary(workdir: Path, stack: contextlib.ExitStack, *,
     the post-deployment window and the live canary (as a production Prometheus does).
     Everything is stopped by ``stack``.
     """
-    import json
-
     from .observability import wait_for_scrape
     from .stack import start_redis, start_service
 
@@ -374,8 +358,6 @@ def start_live_canary(workdir: Path, stack: contextlib.ExitStack, *,
         traffic = Traffic(service.url, service.token(sub="loadtest"), bad_share=bad).start()
         stack.callback(traffic.stop)
         targets[track] = service.url
-    binary = executable("prometheus", "apt-get install prometheus")
-    port = free_port()
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(Path(f).resolve()) for f in DEFAULT_RULE_FILES],
@@ -390,13 +372,9 @@ def start_live_canary(workdir: Path, stack: contextlib.ExitStack, *,
     prom_dir.mkdir(parents=True, exist_ok=True)
     if history is not None:
         backfill(openmetrics(history, end=time.time() - 30), prom_dir / "data")
-    (prom_dir / "prometheus.yml").write_text(json.dumps(config, indent=2) + "\n")
-    process = _start_ready("prometheus", port, prom_dir, 30.0, [
-        binary, f"--config.file={prom_dir / 'prometheus.yml'}",
-        f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={prom_dir / 'data'}",
-        "--storage.tsdb.retention.time=30d", "--log.level=warn"])
-    stack.callback(process.stop)
-    url = f"http://127.0.0.1:{port}"
+    prometheus = launch_prometheus(prom_dir, config, port=free_port(), retention="30d")
+    stack.callback(prometheus.process.stop)
+    url = prometheus.url
     wait_for_scrape(url, JOB, timeout=30)
     time.sleep(warmup_s)  # rate()[5m] needs a few scrapes of traffic
     return url

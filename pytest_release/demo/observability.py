@@ -128,10 +128,7 @@ def start_prometheus(
     discovered reaches it within seconds). Returns once Prometheus answers ``/-/ready``; use
     :func:`wait_for_scrape` to wait for the first scrape of a job.
     """
-    binary = executable("prometheus", "apt-get install prometheus")
-    workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    data_path = workdir / "data"
     config: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -147,16 +144,28 @@ def start_prometheus(
             "path_prefix": parts.path or "/",
             "static_configs": [{"targets": [parts.netloc]}],
         }]}
-    config_path = workdir / "prometheus.yml"
+    return launch_prometheus(workdir, config, port=port, timeout=timeout, retention="1d", flags=(
+        f"--rules.alert.resend-delay={alert_resend_delay or evaluation_interval or scrape_interval}",
+    ))
+
+
+def launch_prometheus(workdir: Path, config: dict[str, Any], *, port: int, timeout: float = 30.0,
+                      retention: str = "1d", flags: Sequence[str] = ()) -> PrometheusServer:
+    """The one start-and-wait of a Prometheus: ``config`` written to ``workdir/prometheus.yml``,
+    TSDB in ``workdir/data`` (backfilled blocks there are kept), listening on loopback ``port``;
+    returns once ``/-/ready`` answers (stopped again if it never does)."""
+    binary = executable("prometheus", "apt-get install prometheus")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path, data_path = workdir / "prometheus.yml", workdir / "data"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     process = _start_ready("prometheus", port, workdir, timeout, [
         binary,
         f"--config.file={config_path}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--storage.tsdb.path={data_path}",
-        "--storage.tsdb.retention.time=1d",
+        f"--storage.tsdb.retention.time={retention}",
         "--web.enable-lifecycle",
-        f"--rules.alert.resend-delay={alert_resend_delay or evaluation_interval or scrape_interval}",
+        *flags,
         "--log.level=warn",
     ])
     return PrometheusServer(process, port, config_path, data_path)

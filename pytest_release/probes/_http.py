@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import ProbeUnavailable, require
+from .deadline import call_deadline
 
 if TYPE_CHECKING:
     import requests
@@ -26,10 +27,11 @@ _CHUNK = 64 << 10
 
 
 class _Outcome:
-    __slots__ = ("response", "error", "done")
+    __slots__ = ("response", "streaming", "error", "done")
 
     def __init__(self) -> None:
         self.response: requests.Response | None = None
+        self.streaming: requests.Response | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
 
@@ -47,15 +49,21 @@ def send(
     data: bytes | str | None = None,
     allow_redirects: bool = False,
     max_bytes: int = MAX_BYTES,
+    setting: str | None = None,
+    verify: bool = True,
 ) -> requests.Response:
     """``method url`` with its body read, all within ``timeout_s`` seconds of wall clock.
 
-    Any status code is returned (a 500 is a fact); only "no answer" raises
-    :class:`ProbeUnavailable`: refused, reset, DNS, TLS, the deadline, a body over ``max_bytes``.
+    The deadline is cut short by the running check's budget (:mod:`.deadline`); ``setting``
+    names the setting that sets ``timeout_s``, for the reason when it runs out. Any status code
+    is returned (a 500 is a fact); only "no answer" raises :class:`ProbeUnavailable`: refused,
+    reset, DNS, TLS, the deadline, a body over ``max_bytes``.
     """
     requests_mod = require("requests", "requests")
     shown = display_url or url
-    deadline = time.monotonic() + timeout_s
+    limit = call_deadline(timeout_s, setting)
+    deadline = limit.at
+    per_read = max(0.01, min(timeout_s, limit.remaining()))
     outcome = _Outcome()
     client = session if session is not None else requests_mod
 
@@ -63,7 +71,9 @@ def send(
         try:
             response = client.request(
                 method, url, headers=dict(headers or {}), params=params, data=data,
-                timeout=(timeout_s, timeout_s), allow_redirects=allow_redirects, stream=True)
+                timeout=(per_read, per_read), allow_redirects=allow_redirects, stream=True,
+                verify=verify)
+            outcome.streaming = response
             try:
                 chunks, size = [], 0
                 for chunk in response.iter_content(_CHUNK):
@@ -86,8 +96,9 @@ def send(
     thread.start()
     if not outcome.done.wait(max(0.0, deadline - time.monotonic())) or isinstance(
             outcome.error, _Late):
+        _abandon(outcome)
         raise ProbeUnavailable(f"{what} {shown} is unreachable: {method} did not complete "
-                               f"within {timeout_s:g} s")
+                               f"{limit.describe()}")
     if outcome.error is not None:
         if isinstance(outcome.error, _TooLarge):
             raise ProbeUnavailable(f"{what} {shown} answered more than {max_bytes} bytes")
@@ -99,15 +110,36 @@ def send(
 
 def get_json(url: str, *, timeout_s: float, what: str, display_url: str | None = None,
              session: requests.Session | None = None, headers: Mapping[str, str] | None = None,
-             params: Any = None) -> tuple[requests.Response, Any]:
+             params: Any = None, setting: str | None = None) -> tuple[requests.Response, Any]:
     """GET ``url``: (response, parsed JSON body or None when the body is not JSON)."""
     response = send("GET", url, timeout_s=timeout_s, what=what, display_url=display_url,
                     session=session, headers={"Accept": "application/json", **(headers or {})},
-                    params=params)
+                    params=params, setting=setting)
     try:
         return response, response.json()
     except ValueError:
         return response, None
+
+
+def _abandon(outcome: _Outcome) -> None:
+    """Past the deadline: shut the socket of a body still streaming, so the worker thread ends
+    now rather than when the server stops dripping. (A call still waiting for its headers has
+    no response to reach; its daemon thread ends at the server's next byte or close.)"""
+    response = outcome.streaming
+    if response is None:
+        return
+    import socket
+
+    raw = response.raw
+    # Kept on the connection (keep-alive), or handed to http.client's response (Connection:
+    # close): its buffered reader over a SocketIO.
+    sock = getattr(getattr(raw, "_connection", None), "sock", None) or getattr(
+        getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class _TooLarge(Exception):

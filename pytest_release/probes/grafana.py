@@ -188,6 +188,7 @@ class GrafanaProbe:
             headers["Authorization"] = f"Bearer {self._token}"
         path = f"/api/dashboards/uid/{uid}"
         response = _http.send("GET", self.url + path, timeout_s=self.timeout_s,
+                              setting="observability.timeout_s",
                               what="Grafana at", display_url=self.display_url, headers=headers)
         if response.status_code == 404:
             return None

@@ -63,6 +63,7 @@ class FeedbackApi:
             data = json.dumps(json_body)
             all_headers.setdefault("Content-Type", "application/json")
         return _http.send(method, url, timeout_s=self.timeout_s, what="service at",
+                          setting="api.timeout_s",
                           display_url=safe_url(url), session=session or self.session,
                           headers=all_headers, data=data)
 

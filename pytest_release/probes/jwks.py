@@ -101,6 +101,7 @@ def parse_jwks(body: str, document: JwksDocument) -> JwksDocument:
 def fetch_jwks(url: str, *, timeout_s: float = 5.0) -> JwksDocument:
     """GET the key set; unreachable → ProbeUnavailable; a bad document → ``error``."""
     response = _http.send("GET", url, timeout_s=timeout_s, what="JWKS endpoint",
+                          setting="observability.timeout_s",
                           display_url=safe_url(url), headers={"Accept": "application/json"})
     document = JwksDocument(safe_url(url), response.status_code,
                             response.headers.get("Content-Type", ""),

@@ -18,12 +18,11 @@ import base64
 import hashlib
 import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ProbeUnavailable
+from . import ProbeUnavailable, _http
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -157,15 +156,20 @@ class Registry:
         realm = params.pop("realm", "")
         if not realm.startswith(("http://", "https://")):
             return None
-        import requests
-
+        basic = None
+        if self._credentials is not None:
+            raw = f"{self._credentials[0]}:{self._credentials[1]}".encode()
+            basic = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         try:
-            response = requests.get(realm, params=params, timeout=(self.timeout_s, self.timeout_s),
-                                    verify=self.verify_tls, auth=self._credentials)
-            body = response.json() if response.status_code == 200 else {}
-        except (requests.RequestException, ValueError):
-            raise ProbeUnavailable(f"registry {self.base_url}: the token service {realm} "
-                                   "did not answer") from None
+            response, body = _http.get_json(
+                realm, timeout_s=self.timeout_s, what="registry token service",
+                display_url=realm.split("?", 1)[0], headers=basic, params=params,
+                setting="security.timeout_s")
+        except ProbeUnavailable as exc:
+            raise ProbeUnavailable(f"registry {self.base_url}: the token service did not "
+                                   f"answer ({exc})") from None
+        if response.status_code != 200:
+            body = {}
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise ProbeUnavailable(f"registry {self.base_url}: the token service {realm} "
@@ -175,41 +179,16 @@ class Registry:
     def _send(self, method: str, path: str, headers: Mapping[str, str] | None,
               data: bytes | None, max_bytes: int, ok: Sequence[int]
               ) -> tuple[int, Mapping[str, str], bytes]:
-        """One request under a total deadline (connect + headers + body)."""
-        import requests
-
+        """One request under a total deadline (connect + headers + body): :func:`._http.send`."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         sent = dict(headers or {})
         if self._authorization:
             sent["Authorization"] = self._authorization
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            response = requests.request(
-                method, url, headers=sent, data=data, stream=True,
-                timeout=(self.timeout_s, self.timeout_s), verify=self.verify_tls,
-                allow_redirects=True)
-        except requests.RequestException as exc:
-            raise ProbeUnavailable(f"registry {self.base_url} unreachable: "
-                                   f"{type(exc).__name__}: {_short(exc)}") from None
-        body = bytearray()
-        try:
-            with response:
-                for chunk in response.iter_content(65536):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise ProbeUnavailable(
-                            f"registry {self.base_url}: {method} {path} is larger than "
-                            f"{max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise ProbeUnavailable(
-                            f"registry {self.base_url}: {method} {path} did not finish within "
-                            f"{self.timeout_s:g} s")
-        except requests.RequestException as exc:
-            raise ProbeUnavailable(f"registry {self.base_url}: {method} {path} failed: "
-                                   f"{type(exc).__name__}: {_short(exc)}") from None
-        if time.monotonic() > deadline:
-            raise ProbeUnavailable(f"registry {self.base_url}: {method} {path} did not finish "
-                                   f"within {self.timeout_s:g} s")
+        response = _http.send(method, url, timeout_s=self.timeout_s, what="registry",
+                              display_url=self.base_url, headers=sent, data=data,
+                              allow_redirects=True, max_bytes=max_bytes, verify=self.verify_tls,
+                              setting="security.timeout_s")
+        body = response.content
         if response.status_code not in ok:
             raise RegistryStatus(response.status_code, method, path, bytes(body[:300]),
                                  response.headers.get("WWW-Authenticate", ""))
@@ -427,11 +406,6 @@ def simplesigning_payload(ref: ImageRef, digest: str) -> bytes:
                          "type": COSIGN_TYPE},
             "optional": None}
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else ""
 
 
 def parse_cosign_verify_output(text: str) -> list[dict[str, Any]]:

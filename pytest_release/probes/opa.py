@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import ProbeUnavailable
+from . import ProbeUnavailable, _http
 
 _CASE = re.compile(r"^\s*(allow|deny)\s+([A-Za-z0-9_.:/-]+)\s*:\s*(\{.*\})\s*$", re.S)
 
@@ -72,27 +71,13 @@ class OpaClient:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def _post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
-        import requests
-
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            response = requests.post(self.base_url + path, json=body, stream=True,
-                                     headers=self._headers,
-                                     timeout=(self.timeout_s, self.timeout_s))
-            with response:
-                data = bytearray()
-                for chunk in response.iter_content(65536):
-                    data += chunk
-                    if time.monotonic() > deadline or len(data) > (8 << 20):
-                        raise ProbeUnavailable(
-                            f"OPA {self.base_url}: {path} did not answer within "
-                            f"{self.timeout_s:g} s")
-        except requests.RequestException as exc:
-            raise ProbeUnavailable(f"OPA {self.base_url} unreachable: {type(exc).__name__}") from None
-        if time.monotonic() > deadline:
-            raise ProbeUnavailable(f"OPA {self.base_url}: {path} did not answer within "
-                                   f"{self.timeout_s:g} s")
-        return response.status_code, bytes(data)
+        """One POST under a total deadline (connect + headers + body): :func:`._http.send`."""
+        response = _http.send(
+            "POST", self.base_url + path, timeout_s=self.timeout_s, what="OPA",
+            display_url=self.base_url, data=json.dumps(body),
+            headers={"Content-Type": "application/json", **self._headers}, max_bytes=8 << 20,
+            setting="security.timeout_s")
+        return response.status_code, response.content
 
     def decide(self, path: str, input_: dict[str, Any]) -> Decision:
         """The decision at ``data.<path>`` for ``input_``."""

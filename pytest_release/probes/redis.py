@@ -2,11 +2,17 @@
 
 The suite's own client fails fast on purpose (short timeouts, two retries with backoff): a gate
 probe that waits 10 retries × 5 s (redis-py's defaults) would hide a dead target behind a hang.
+``socket_timeout`` bounds each read only, and a server that drips its reply a byte at a time
+resets it on every byte; so every call also has a TOTAL deadline (``redis.deadline_s``, cut
+short by the check's budget, see :mod:`.deadline`): a watchdog thread shuts the call's socket
+down when it passes, and no retry starts after it (:class:`_DeadlineRetry`).
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..settings import safe_url
 from . import ProbeUnavailable, require
+from .deadline import Deadline, call_deadline
 
 if TYPE_CHECKING:
     import redis
@@ -119,15 +126,113 @@ def _text(key: bytes | str) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else str(key)
 
 
+class _Expired(Exception):
+    """A call's total deadline passed (raised instead of starting another attempt)."""
+
+
+class _Clock:
+    """The deadline of the call in progress, shared by every copy of the client's Retry (redis-py
+    deep-copies it into each connection), and the watchdog that enforces it."""
+
+    def __init__(self) -> None:
+        self.current: Deadline | None = None
+        self.fired = False
+        self.pool: Any = None
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._idle = False  # the watchdog waits without a timeout: the next arm must wake it
+        self._until = 0.0  # or it waits until then
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Clock:
+        return self
+
+    def arm(self, deadline: Deadline) -> None:
+        with self._wake:
+            self.current, self.fired = deadline, False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="redis deadline",
+                                                daemon=True)
+                self._thread.start()
+            elif self._idle or deadline.at < self._until:
+                # Otherwise it is in a timed wait for an earlier deadline and re-reads this one
+                # when it wakes: no wake-up (thread switch) per call on a busy connection.
+                self._wake.notify()
+
+    def disarm(self) -> None:
+        with self._wake:
+            self.current = None  # the watchdog finds nothing due when it next wakes
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed, self.current = True, None
+            self._wake.notify()
+
+    def _watch(self) -> None:
+        with self._wake:
+            while not self._closed:
+                due = self.current
+                if due is None:
+                    self._idle = True
+                    self._wake.wait()
+                    self._idle = False
+                    continue
+                left = due.at - time.monotonic()
+                if left > 0:
+                    self._until = due.at
+                    self._wake.wait(left)
+                    continue
+                self.fired, self.current = True, None
+                self._shut_in_use()
+
+    def _shut_in_use(self) -> None:
+        """Shut down (not close: another thread is reading) every socket of a call in flight;
+        the blocked read returns at once and redis-py reports the connection lost."""
+        for conn in list(getattr(self.pool, "_in_use_connections", ()) or ()):
+            sock = getattr(conn, "_sock", None)
+            if sock is None:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _deadline_retry(retry_cls: type[Any], clock: _Clock) -> type[Any]:
+    class _DeadlineRetry(retry_cls):  # type: ignore[misc]
+        """redis-py's Retry that starts no attempt once the call's deadline has passed."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.clock = clock
+
+        def call_with_retry(self, do: Callable[[], T], fail: Any, *args: Any, **kwargs: Any) -> T:
+            def guarded() -> T:
+                due = self.clock.current
+                if self.clock.fired or (due is not None and due.expired()):
+                    raise _Expired()
+                return do()
+            result: T = super().call_with_retry(guarded, fail, *args, **kwargs)
+            return result
+
+    return _DeadlineRetry
+
+
 class RedisProbe:
     """Read-only facts about one Redis (plus one scratch key for round-trip timing)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 2.0, client_name: str = "pytest-release"):
+    def __init__(self, url: str, *, timeout_s: float = 2.0, client_name: str = "pytest-release",
+                 deadline_s: float = 10.0):
         self.url = url
         self.display_url = safe_url(url)
+        self.deadline_s = deadline_s
         redis_mod = require("redis", "redis")
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry
+
+        self._clock = _Clock()
+        retry = _deadline_retry(Retry, self._clock)(ExponentialBackoff(cap=0.2, base=0.01),
+                                                    retries=2)
 
         self._errors: tuple[type[BaseException], ...] = (
             redis_mod.exceptions.ConnectionError,
@@ -142,7 +247,7 @@ class RedisProbe:
                 url,
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
-                retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
+                retry=retry,
                 retry_on_error=list(self._errors),
                 client_name=client_name,
                 decode_responses=True,
@@ -150,19 +255,35 @@ class RedisProbe:
             )
         except ValueError as exc:
             raise ProbeUnavailable(f"redis.url {self.display_url} is not usable: {exc}") from None
+        self._clock.pool = self.client.connection_pool
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()`` (one or a few Redis commands) within the call's total deadline."""
+        limit = call_deadline(self.deadline_s, "redis.deadline_s")
+        self._clock.arm(limit)
         try:
             return fn()
+        except _Expired:
+            raise self._late(what, limit) from None
         except self._auth_error:
             raise ProbeUnavailable(
                 f"Redis at {self.display_url} refused authentication ({what}): check redis.url"
             ) from None
         except self._errors as exc:
+            if self._clock.fired or limit.expired():
+                raise self._late(what, limit) from None
             raise ProbeUnavailable(
                 f"Redis at {self.display_url} is unreachable ({what}): {exc}"
             ) from None
+        finally:
+            self._clock.disarm()
+
+    def _late(self, what: str, limit: Deadline) -> ProbeUnavailable:
+        # The connection was shut mid-reply: never hand it back to the pool half-read.
+        self.client.connection_pool.disconnect()
+        return ProbeUnavailable(
+            f"Redis at {self.display_url} did not complete {what} {limit.describe()}")
 
     def command_unavailable(self, exc: BaseException) -> bool:
         text = str(exc).lower()
@@ -171,6 +292,7 @@ class RedisProbe:
         )
 
     def close(self) -> None:
+        self._clock.close()
         self.client.close()
 
     # -- facts -------------------------------------------------------------------------------
@@ -441,8 +563,8 @@ class RedisProbe:
                 timings.append((time.perf_counter() - start) * 1000.0)
         finally:
             try:
-                self.client.delete(key)
-            except self._errors:
+                self._call("DEL", lambda: self.client.delete(key))
+            except ProbeUnavailable:
                 pass
         return timings
 

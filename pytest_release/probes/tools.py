@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import ProbeUnavailable
+from .deadline import call_deadline
 
 Source = Literal["run", "report"]
 
@@ -75,11 +76,13 @@ def run_tool(
     """Run ``argv`` with a total wall-clock deadline; never raises on a non-zero exit.
 
     Raises :class:`ProbeUnavailable` when the binary cannot start or the deadline passes (the
-    process group is killed then, so nothing is left running).
+    process group is killed then, so nothing is left running). The deadline is ``timeout_s``,
+    cut short by the running check's budget (:mod:`.deadline`).
     """
     name = tool or Path(argv[0]).name
     command = display or shlex.join(argv)
     started = time.monotonic()
+    limit = call_deadline(timeout_s)
     try:
         proc = subprocess.Popen(
             list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -88,11 +91,11 @@ def run_tool(
     except OSError as exc:
         raise ProbeUnavailable(f"{name} could not be started: {exc.strerror or exc}") from None
     try:
-        out, err = proc.communicate(timeout=timeout_s)
+        out, err = proc.communicate(timeout=limit.remaining())
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         raise ProbeUnavailable(
-            f"{name} did not finish within {timeout_s:g} s (killed): {command}"
+            f"{name} did not finish {limit.describe()} (killed): {command}"
         ) from None
     return ToolOutput(
         tool=name, source="run", text=out.decode("utf-8", "replace"), command=command,

@@ -41,6 +41,9 @@ class ReleaseSettings:
     version: str | None = opt(None, "str", "release under sign-off (normally from --release)")
     commit: str | None = opt(None, "str", "commit of the release being signed off")
     image: str | None = opt(None, "str", "container image of the release")
+    check_deadline_s: float = opt(
+        900.0, "float", "wall-clock budget of one check: no probe call (HTTP, Redis, tool) runs "
+        "past it, so a run takes at most checks x this", min=1, max=86400)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class RedisSettings:
     host: str = opt("local://", "hostspec",
                     "testinfra host spec of the Redis host (local://, ssh://...)")
     timeout_s: float = opt(2.0, "float", "socket timeout for the suite's own client", min=0.01)
+    deadline_s: float = opt(
+        10.0, "float", "total deadline of one Redis call, retries included (a reply dripped "
+        "byte by byte resets timeout_s on every byte, never this)", min=0.01, max=3600)
     service_client_name: str = opt(
         "feedback-service", "str", "CLIENT SETNAME of the service's Redis connections"
     )

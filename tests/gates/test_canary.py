@@ -6,9 +6,6 @@ the 24 h scenarios for the trigger backtests. One Prometheus per scenario, modul
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from support.run import check, item_statuses, measurement, output
 
@@ -23,22 +20,6 @@ FAST = ("--release-set", "analysis.count=10", "--release-set", "analysis.interva
 TEMPLATES = ("--release-set", f"analysis.templates_dir={examples_path('argo')}")
 ANALYSIS = ("analysis_error_rate", "analysis_latency", "analysis_redis")
 TRIGGERS = ("trigger_error_rate", "trigger_latency", "trigger_redis", "trigger_consecutive")
-
-
-@pytest.fixture(scope="module")
-def histories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PrometheusServer]]:
-    servers: dict[str, PrometheusServer] = {}
-
-    class Lazy(dict[str, PrometheusServer]):
-        def __missing__(self, name: str) -> PrometheusServer:
-            server = start_history_prometheus(Path(tmp_path_factory.mktemp(name)), name)
-            servers[name] = server
-            self[name] = server
-            return server
-
-    yield Lazy()
-    for server in servers.values():
-        server.stop()
 
 
 def run_canary(run_release, server: PrometheusServer, *extra: str):

@@ -6,34 +6,13 @@ history and fails, naming the time and the value, on the history that violates i
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from support.run import check, gate, item_statuses, measurement, output
 
-from pytest_release.demo.history import OTHER_DIGEST, release_image, start_history_prometheus
+from pytest_release.demo.history import OTHER_DIGEST, release_image
 from pytest_release.demo.observability import PrometheusServer
 
 MODULES = ("test_postdeploy.py",)
 SECURITY = 'postdeploy.security_matchers=["category=\\"security\\""]'
-
-
-@pytest.fixture(scope="module")
-def histories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PrometheusServer]]:
-    """Scenario name → its running Prometheus (started on first use, stopped at module end)."""
-    servers: dict[str, PrometheusServer] = {}
-
-    class Lazy(dict[str, PrometheusServer]):
-        def __missing__(self, name: str) -> PrometheusServer:
-            server = start_history_prometheus(Path(tmp_path_factory.mktemp(name)), name)
-            servers[name] = server
-            self[name] = server
-            return server
-
-    yield Lazy()
-    for server in servers.values():
-        server.stop()
 
 
 def run_stage(run_release, server: PrometheusServer, *extra: str):

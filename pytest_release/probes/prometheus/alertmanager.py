@@ -22,6 +22,7 @@ class AlertmanagerProbe:
     def _get(self, path: str, params: Any = None) -> Any:
         response, body = _http.get_json(
             self.url + path, timeout_s=self.timeout_s, what="Alertmanager at",
+            setting="observability.timeout_s",
             display_url=self.display_url + path, params=params)
         if response.status_code != 200:
             raise ProbeUnavailable(

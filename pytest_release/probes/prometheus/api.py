@@ -99,6 +99,7 @@ class PrometheusProbe:
              *, query_errors: bool = False) -> Any:
         response, body = _http.get_json(
             self.url + path, timeout_s=self.timeout_s, what="Prometheus at",
+            setting="observability.timeout_s",
             display_url=self.display_url + path, session=self._session, params=params)
         if not isinstance(body, dict) or "status" not in body:
             raise ProbeUnavailable(

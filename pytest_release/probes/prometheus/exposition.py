@@ -56,6 +56,7 @@ def fetch_exposition(url: str, *, timeout_s: float = 5.0,
     """GET ``url`` and parse it; unreachable → ProbeUnavailable, unparsable → ``parse_error``."""
     display = safe_url(url)
     response = _http.send("GET", url, timeout_s=timeout_s, what="metrics endpoint",
+                          setting="observability.timeout_s",
                           display_url=display, headers=headers)
     exposition = Exposition(display, response.status_code,
                             response.headers.get("Content-Type", ""), bytes=len(response.content))
