@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -145,6 +146,15 @@ class SignOffWriter:
             except OSError as exc:
                 warnings.warn(ReleaseReportWarning(f"could not write {path}: {exc.strerror}"),
                               stacklevel=1)
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:  # CI job page: a short summary (verdict, gate table, failures)
+            try:
+                with open(summary_path, "a", encoding="utf-8") as stream:
+                    stream.write(markdown.step_summary(signoff))
+            except OSError as exc:
+                warnings.warn(ReleaseReportWarning(
+                    f"could not append to GITHUB_STEP_SUMMARY={summary_path}: {exc.strerror}"),
+                    stacklevel=1)
         if (self.config.getoption("release_require_approval") and not signoff.approved
                 and session.exitstatus == pytest.ExitCode.OK):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
