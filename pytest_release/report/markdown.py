@@ -11,12 +11,13 @@ from ..contract import item_notes, summary_lines, verdict_line  # contract (issu
 from ..verdict import GateResult, ItemResult, SignOff
 from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement, source_text
 
-# CommonMark: a backslash before any ASCII punctuation is a literal character, so escaping these
-# in inline text is always safe and renders without a trace. ``&`` would start an entity (``&lt;``),
-# ``<`` raw HTML or an autolink, ``[ ] ( ) !`` links and images, ``* _ ~`` emphasis, `` ` `` a code
-# span, ``|`` a table cell, ``#`` a heading, ``-`` ``+`` ``=`` ``.`` a list / setext heading at the
-# start of a line. Escaping them everywhere (not only at line start) keeps the rule simple.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>!&#|~+=.-])")
+# CommonMark: a backslash before ASCII punctuation is a literal character. Inline, ``&`` would
+# start an entity (``&lt;``), ``<`` raw HTML or an autolink, ``[ ]`` links and images, ``* _ ~``
+# emphasis, `` ` `` a code span, ``|`` a table cell, ``#`` close a heading; at the start of the
+# text (which may follow a list marker) ``- + = >`` and ``1.`` / ``1)`` open a block. Nothing else
+# is escaped, so the raw Markdown stays readable ("v5.7.1", not "v5\\.7\\.1").
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&#|~])")
+_MD_BLOCK_START = re.compile(r"^(?:([-+=])|(\d+)([.)]))")
 
 
 def _printable(text: str) -> str:
@@ -30,8 +31,8 @@ def md(text: object) -> str:
     Only ASCII punctuation is backslash-escaped (CommonMark renders ``\\x`` as ``x`` for those),
     so the rendered text equals the input: no stray escape characters.
     """
-    flat = _printable(" ".join(str(text).split()))
-    return _MD_SPECIAL.sub(r"\\\1", flat)
+    flat = _MD_SPECIAL.sub(r"\\\1", _printable(" ".join(str(text).split())))
+    return _MD_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
 
 
 def code(text: object) -> str:
@@ -40,10 +41,10 @@ def code(text: object) -> str:
     The fence is one backtick longer than the longest run inside, and a value that starts or
     ends with a backtick (or space) is padded with one space, which CommonMark strips again.
     """
-    flat = _printable(" ".join(str(text).split()))
+    flat = _printable(" ".join(str(text).split())) or " "
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
-    if flat.startswith(("`", " ")) or flat.endswith(("`", " ")):
+    if flat.strip() and (flat.startswith(("`", " ")) or flat.endswith(("`", " "))):
         flat = f" {flat} "
     return f"{fence}{flat}{fence}"
 

@@ -126,7 +126,7 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
     if groups:
         total = sum(len(m) for _, _, m in groups)
         tr.line("")
-        tr.line(f"not measured: {total} checks, by the setting that would measure them:",
+        tr.line(f"not measured: {total} check{'' if total == 1 else 's'}, by the setting that would measure them:",
                 yellow=True, bold=True)
         for setting, how, members in groups:
             head = f"  {setting}" if setting else "  (no setting)"

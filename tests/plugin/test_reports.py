@@ -4,7 +4,9 @@ from __future__ import annotations
 import html
 import re
 
-from support.run import gate, output, prepare
+from markdown_it import MarkdownIt
+from support.run import gate, prepare
+
 from pytest_release.gates import GATES
 from pytest_release.report.markdown import md
 
@@ -12,7 +14,7 @@ WEEK = 7 * 24 * 3600
 XSS_KEY = "feedback:<script>alert(1)</script>"
 BANNER = "`</code><script>alert(2)</script><img src=x onerror=alert(3)>"
 
-OUTCOMES_GATE = '''
+OUTCOMES_GATE = f'''
 import pytest
 
 pytestmark = pytest.mark.gate_api
@@ -40,14 +42,14 @@ def test_not_measured(evidence):
 
 @pytest.mark.release_item("metrics_labels")
 def test_measured_failure(evidence):
-    evidence.check("server banner", {banner!r}, "==", "redis")
+    evidence.check("server banner", {BANNER!r}, "==", "redis")
 
 
 @pytest.mark.release_item("stored_ttl")
 @pytest.mark.xfail(reason="known")
 def test_expected_failure(evidence):
     evidence.check("stored", 1, "==", 2)
-'''.format(banner=BANNER)
+'''
 
 
 def checklist_lines(pytester):
@@ -114,13 +116,20 @@ def test_markdown_has_the_layout_of_the_seed_checklist(redis_server, run_release
 
     start = lines.index(headings[0])
     block = lines[start:lines.index(headings[1])]
-    at = block.index("**Validation:**")
-    assert block[at + 1] == "```bash"
-    assert block[at + 2:at + 5] == ["redis-cli INFO keyspace", "redis-cli CONFIG GET maxmemory-policy",
-                                    "redis-cli CONFIG GET save"]
-    assert "```" in block[at + 5:]
-    assert any(line.startswith(f"redis-cli -u redis://127.0.0.1:{server.port}/0 ")
-               for line in block[at + 5:])  # the measured checks' own reproduce commands
+    # the commands this run ran, as run; then the checklist's own, marked as its placeholders
+    ran = block.index("**Commands run** (reproduce each check exactly as this sign-off ran it):")
+    original = block.index("**Validation** (the original checklist's commands, placeholders as "
+                           "written there — not run):")
+    assert ran < original
+    assert block[original + 1] == "```bash"
+    assert block[original + 2:original + 6] == [
+        "redis-cli INFO keyspace", "redis-cli CONFIG GET maxmemory-policy",
+        "redis-cli CONFIG GET save", "```"]
+    run_block = block[ran + 2:block.index("```", ran + 2)]
+    assert run_block and all(line.startswith(f"redis-cli -u redis://127.0.0.1:{server.port}/0 ")
+                             or line.startswith("grep ") for line in run_block), run_block
+    assert not {"redis-cli INFO keyspace"} & set(run_block)
+    assert_renders_without_stray_escapes(text)
 
     sign_off = lines[lines.index("## Sign-Off"):]
     assert "**Version**: v5.7.1  " in sign_off
@@ -160,6 +169,13 @@ def _inert(line: str) -> bool:
     return re.search(r"(?<!\\)<", outside) is None
 
 
+def assert_renders_without_stray_escapes(source):
+    """What CommonMark shows of the checklist carries no backslash the data did not have."""
+    stray = [c.content for t in MarkdownIt("commonmark").parse(source) for c in (t.children or [])
+             if c.type == "text" and "\\" in c.content]
+    assert not stray, stray
+
+
 def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
         redis_server, run_release, pytester, redis_release_args):
     server = redis_server(appendonly="yes")
@@ -197,4 +213,14 @@ def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
         "the banner's measured value, its failure message and the keys found without TTL")
     for line in prose:
         assert _inert(line), line
-    assert "`</code>" not in "\n".join(lines)  # a backtick in the value cannot end its code span
+    # rendered by a CommonMark parser with raw HTML on: no tag, link or heading from the target
+    rendered = MarkdownIt("commonmark").render("\n".join(lines))
+    for tag in ("<script", "<img", "<a ", "<code><script"):
+        assert tag not in rendered
+    tokens = MarkdownIt("commonmark").parse("\n".join(lines))
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert not [h for h in headings if "alert(" in h]
+    spans = [c.content for t in tokens for c in (t.children or []) if c.type == "code_inline"]
+    # a backtick in the value cannot end its code span: the whole value is one span
+    assert f"server banner = {BANNER} (== redis)" in spans
+    assert_renders_without_stray_escapes("\n".join(lines))
