@@ -2,8 +2,8 @@
 measured grouped by the setting that would fix it, then the verdict."""
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
 
 import pytest
 
@@ -28,25 +28,28 @@ def _flat(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
-def _setting_keys() -> tuple[str, ...]:
+@functools.lru_cache(maxsize=1)
+def _setting_pattern() -> re.Pattern[str]:
     from ..settings import field_docs
 
-    # longest first, so "observability.metrics_url" wins over a shorter key it contains
-    return tuple(sorted((key for key, *_ in field_docs()), key=len, reverse=True))
+    # longest first, so at one position "observability.metrics_url" wins over a shorter key
+    keys = sorted((key for key, *_ in field_docs()), key=len, reverse=True)
+    return re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, keys)) + r")(?!\w)")
 
 
-def fix_setting(reason: str, keys: Iterable[str] | None = None) -> str | None:
+def fix_setting(reason: str) -> str | None:
     """The setting a not-measured reason names first (``api.token``), or None.
 
     The probes phrase their reasons as ``X is not configured (set X ...)`` or ``set X or Y``: the
     first setting named is the one that fixes it.
     """
-    found: list[tuple[int, str]] = []
-    for key in keys if keys is not None else _setting_keys():
-        match = re.search(r"(?<![\w.])" + re.escape(key) + r"(?![\w])", reason)
-        if match:
-            found.append((match.start(), key))
-    return min(found)[1] if found else None
+    match = _setting_pattern().search(reason)
+    return match[1] if match else None
+
+
+def unmeasured(check: CheckRecord) -> bool:
+    """Not measured (skipped with a reason, or passed without evidence), not failed."""
+    return not check.measured and check.effective_outcome in ("skipped", "passed")
 
 
 def reason_text(check: CheckRecord) -> str:
@@ -62,16 +65,15 @@ def _check_name(check: CheckRecord) -> str:
 def not_measured_groups(signoff: SignOff) -> list[tuple[str, str, list[tuple[GateResult, CheckRecord]]]]:
     """(setting or "", how to set it, [(gate, check)]) for every check that was not measured,
     grouped by the setting that would fix it; the largest group first."""
-    keys = _setting_keys()
     groups: dict[str, tuple[dict[str, int], list[tuple[GateResult, CheckRecord]]]] = {}
     for gate in signoff.gates:
         if gate.status == "not_run":
             continue
         for check in gate.checks:
-            if check.measured or check.effective_outcome not in ("skipped", "passed"):
+            if not unmeasured(check):
                 continue
             reason = reason_text(check)
-            setting = fix_setting(reason, keys)
+            setting = fix_setting(reason)
             key = setting or f"\0{reason}"
             hows, members = groups.setdefault(key, ({}, []))
             hows[reason] = hows.get(reason, 0) + 1
@@ -98,11 +100,10 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
     for gate in signoff.gates:
         earned = sum(1 for i in gate.items if i.status in EARNED)
         failed = sum(1 for c in gate.checks if c.effective_outcome in ("failed", "error"))
-        unmeasured = sum(1 for c in gate.checks if not c.measured
-                         and c.effective_outcome in ("skipped", "passed"))
+        missing = sum(1 for c in gate.checks if unmeasured(c))
         rows.append((gate, [f"{gate.gate.label} {gate.gate.title}", _STATUS_WORD[gate.status],
                             f"{earned}/{len(gate.items)}", str(len(gate.checks)), str(failed),
-                            str(unmeasured)]))
+                            str(missing)]))
     widths = [max(len(r[i]) for r in [header, *(cells for _, cells in rows)])
               for i in range(len(header))]
     tr.line(_flat(_row(header, widths)), bold=True)
@@ -126,7 +127,8 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
     if groups:
         total = sum(len(m) for _, _, m in groups)
         tr.line("")
-        tr.line(f"not measured: {total} check{'' if total == 1 else 's'}, by the setting that would measure them:",
+        plural = "" if total == 1 else "s"
+        tr.line(f"not measured: {total} check{plural}, by the setting that would measure them:",
                 yellow=True, bold=True)
         for setting, how, members in groups:
             head = f"  {setting}" if setting else "  (no setting)"

@@ -224,3 +224,56 @@ def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
     # a backtick in the value cannot end its code span: the whole value is one span
     assert f"server banner = {BANNER} (== redis)" in spans
     assert_renders_without_stray_escapes("\n".join(lines))
+
+
+def test_terminal_table_and_not_measured_grouped_by_setting(redis_server, run_release, pytester,
+                                                            redis_release_args, monkeypatch):
+    """One row per gate and stage; each not-measured check listed once, by name, under the
+    setting that would measure it; the short CI summary lands in $GITHUB_STEP_SUMMARY."""
+    server = redis_server(appendonly="yes")
+    server.client().set("feedback:1", "{}", ex=60)
+    prepare(pytester, modules=("test_gate_redis.py", "test_gate_observability.py"))
+    step_summary = pytester.path / "step_summary.md"
+    step_summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result, signoff = run_release(*redis_release_args(server),
+                                  modules=("test_gate_redis.py", "test_gate_observability.py"))
+    out = result.outlines
+    start = out.index(next(line for line in out if "release sign-off v5.7.1" in line))
+    assert out[start + 1].split() == ["gate", "/", "stage", "status", "items", "checks", "failed",
+                                      "not", "measured"]
+    table = out[start + 2:start + 2 + len(signoff["gates"])]
+    for row, g in zip(table, signoff["gates"]):
+        unmeasured = sum(1 for c in g["checks"] if not c["measured"]
+                         and c["outcome"] in ("skipped", "passed"))
+        earned = sum(1 for i in g["items"] if i["status"] in ("passed", "waived", "attested"))
+        assert row.split()[-4:] == [f"{earned}/{len(g['items'])}", str(len(g["checks"])),
+                                    str(sum(1 for c in g["checks"]
+                                            if c["outcome"] in ("failed", "error"))),
+                                    str(unmeasured)], (row, g["gate"])
+    obs = gate(signoff, "observability")
+    missing = [c for c in obs["checks"] if not c["measured"]]
+    assert len(missing) >= 5
+    head = out.index(next(line for line in out if line.startswith("not measured: ")))
+    groups = out[head + 1:out.index(next(line for line in out if line.startswith("verdict: ")))]
+    settings = [line.split(" — ")[0].strip() for line in groups if line.startswith("  ") and
+                not line.startswith("      ") and line.strip()]
+    assert "observability.prometheus_url" in settings
+    assert len(settings) == len(set(settings))  # one group per setting
+    listed = "\n".join(line for line in groups if line.startswith("      "))
+    for c in missing:  # every not-measured check named exactly once, with its test function
+        assert c["setting"] is None or c["setting"] in settings, c  # structured in the JSON
+        name = f"{c['item']} ({c['nodeid'].rsplit('::', 1)[-1]})"
+        assert listed.count(name) == 1, (name, listed)
+    alerts = [c for c in missing if c["item"] == "Alerts active"]
+    assert {c["setting"] for c in missing} >= {"observability.prometheus_url"}
+    assert len(alerts) >= 2 and len({c["nodeid"] for c in alerts}) == len(alerts)
+    # the reason text is shown once per group, not once per check
+    assert sum(1 for line in out if "observability.prometheus_url is not configured" in line) == 1
+
+    summary = step_summary.read_text()
+    assert summary.startswith("earlier step\n")  # appended, not overwritten
+    assert f"pytest-release v5.7.1: {signoff['verdict']}" in summary
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "Gate / stage" not in line]
+    assert len(rows) == len(signoff["gates"])
+    assert "## Pre-Deployment Gates" not in summary  # the short summary, not the checklist
