@@ -26,6 +26,7 @@ from .keys import evidence_key
 if TYPE_CHECKING:
     from .collector import SignOffCollector
     from .redact import Redactor
+    from .verdict import SignOff
 
 
 class ReleaseReportWarning(pytest.PytestWarning):
@@ -118,6 +119,7 @@ class SignOffWriter:
     def __init__(self, config: pytest.Config, collector: SignOffCollector) -> None:
         self.config = config
         self.collector = collector
+        self._signoff: SignOff | None = None
 
     def _collect_only(self) -> bool:
         return bool(self.config.getoption("collectonly", False))
@@ -133,7 +135,7 @@ class SignOffWriter:
             return
         if self._collect_only():
             return
-        signoff = collector.signoff()
+        signoff = self._signoff = collector.signoff()
         for option, render in (("release_signoff", json_report.render),
                                ("release_checklist", markdown.render)):
             target = self.config.getoption(option)
@@ -166,7 +168,8 @@ class SignOffWriter:
             return
         if self._collect_only():
             return
-        signoff = collector.signoff()
+        # the sign-off of pytest_sessionfinish (no later report can change it): built once
+        signoff = self._signoff or collector.signoff()
         if not any(g.checks for g in signoff.gates):
             return
         from .report import terminal
