@@ -22,6 +22,8 @@ _MD_BLOCK_START = re.compile(r"^(?:([-+=])|(\d+)([.)]))")
 
 def _printable(text: str) -> str:
     """Control characters (terminal escapes) neutralised: they have no place in a checklist."""
+    if text.isprintable():  # the common case, without a per-character loop
+        return text
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
