@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ..contract import summary_lines, verdict_line  # contract (issue 12)
+from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
 from ..verdict import CheckRecord, GateResult, SignOff
 from . import fmt_measurement, source_text
 
@@ -122,6 +122,12 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
             detail = "; ".join(bad) or (check.message or check.effective_outcome)
             source = f" [{source_text(check)}]" if check.source else ""
             tr.line(_flat(f"  {gate.gate.label} {_check_name(check)}{source}: {detail}"))
+
+    notes = [(g, i, n) for g in signoff.gates for i in g.items for n in item_notes(i)]
+    if notes:  # contract (issue 12): deviation / waiver / attestation beside its item
+        tr.line("")
+        for gate, item, note in notes:
+            tr.line(_flat(f"  {gate.gate.label} {item.text}: {note}"))
 
     groups = not_measured_groups(signoff)
     if groups:
