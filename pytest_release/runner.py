@@ -30,6 +30,7 @@ from .verdict import EXIT_INCOMPLETE, EXIT_REJECTED
 if TYPE_CHECKING:
     from .collector import SignOffCollector
     from .redact import Redactor
+    from .verdict import SignOff
 
 
 class ReleaseReportWarning(pytest.PytestWarning):
@@ -184,6 +185,7 @@ class SignOffWriter:
     def __init__(self, config: pytest.Config, collector: SignOffCollector) -> None:
         self.config = config
         self.collector = collector
+        self._signoff: SignOff | None = None
 
     def _collect_only(self) -> bool:
         return bool(self.config.getoption("collectonly", False))
@@ -202,7 +204,7 @@ class SignOffWriter:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             collector.interrupted = True
             collector._signoff = None
-        signoff = collector.signoff()
+        signoff = self._signoff = collector.signoff()
         for option, render in (("release_signoff", json_report.render),
                                ("release_checklist", markdown.render)):
             target = self.config.getoption(option)
@@ -214,6 +216,15 @@ class SignOffWriter:
             except OSError as exc:
                 warnings.warn(ReleaseReportWarning(f"could not write {path}: {exc.strerror}"),
                               stacklevel=1)
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:  # CI job page: a short summary (verdict, gate table, failures)
+            try:
+                with open(summary_path, "a", encoding="utf-8") as stream:
+                    stream.write(markdown.step_summary(signoff))
+            except OSError as exc:
+                warnings.warn(ReleaseReportWarning(
+                    f"could not append to GITHUB_STEP_SUMMARY={summary_path}: {exc.strerror}"),
+                    stacklevel=1)
         if collector.settings.release.version is None:
             return  # no release under sign-off: pytest's status stands
         session.exitstatus = signoff.exit_status(
@@ -233,7 +244,8 @@ class SignOffWriter:
             return
         if collector.settings.release.version is None:
             return  # not a release run (the refusal, if any, is the usage error above)
-        signoff = collector.signoff()
+        # the sign-off of pytest_sessionfinish (no later report can change it): built once
+        signoff = self._signoff or collector.signoff()
         from .report import terminal
 
         terminal.write(signoff, terminalreporter)

@@ -8,27 +8,47 @@ from __future__ import annotations
 import re
 
 from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
-from ..verdict import ItemResult, SignOff
+from ..verdict import GateResult, ItemResult, SignOff
 from . import ITEM_LABEL, STATUS_ICON, VERDICT_ICON, fmt_measurement, source_text
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+# CommonMark: a backslash before ASCII punctuation is a literal character. Inline, ``&`` would
+# start an entity (``&lt;``), ``<`` raw HTML or an autolink, ``[ ]`` links and images, ``* _ ~``
+# emphasis, `` ` `` a code span, ``|`` a table cell, ``#`` close a heading; at the start of the
+# text (which may follow a list marker) ``- + = >`` and ``1.`` / ``1)`` open a block. Nothing else
+# is escaped, so the raw Markdown stays readable ("v5.7.1", not "v5\\.7\\.1").
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&#|~])")
+_MD_BLOCK_START = re.compile(r"^(?:([-+=])|(\d+)([.)]))")
 
 
 def _printable(text: str) -> str:
     """Control characters (terminal escapes) neutralised: they have no place in a checklist."""
+    if text.isprintable():  # the common case, without a per-character loop
+        return text
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def md(text: object) -> str:
-    """Escape target-supplied text for Markdown prose (no HTML, no links, one line)."""
-    flat = _printable(" ".join(str(text).split()))
-    return _MD_SPECIAL.sub(r"\\\1", flat)
+    """Escape target-supplied text for CommonMark inline text: no HTML, no links, one line.
+
+    Only ASCII punctuation is backslash-escaped (CommonMark renders ``\\x`` as ``x`` for those),
+    so the rendered text equals the input: no stray escape characters.
+    """
+    flat = _MD_SPECIAL.sub(r"\\\1", _printable(" ".join(str(text).split())))
+    return _MD_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", flat)
 
 
 def code(text: object) -> str:
-    """Target-supplied text as an inline code span: rendered literally, HTML inert."""
-    flat = _printable(" ".join(str(text).split())).replace("`", "'")
-    return f"`{flat}`"
+    """Target-supplied text as a CommonMark code span: rendered literally, HTML inert.
+
+    The fence is one backtick longer than the longest run inside, and a value that starts or
+    ends with a backtick (or space) is padded with one space, which CommonMark strips again.
+    """
+    flat = _printable(" ".join(str(text).split())) or " "
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    if flat.strip() and (flat.startswith(("`", " ")) or flat.endswith(("`", " "))):
+        flat = f" {flat} "
+    return f"{fence}{flat}{fence}"
 
 
 def _item_line(item: ItemResult) -> str:
@@ -93,6 +113,34 @@ def _team_layout(signoff: SignOff) -> str | None:
     return "\n".join([verdict, "", body, *_contract_section(signoff)])
 
 
+def _fenced(lines: list[str], info: str = "bash") -> list[str]:
+    """A fenced block whose fence is longer than any backtick run inside (CommonMark)."""
+    longest = max((len(run) for c in lines for run in re.findall(r"`+", c)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", *lines, fence]
+
+
+def _command_blocks(gate: GateResult) -> list[str]:
+    """The commands this run really ran (each check's reproduce command, as run), then the
+    checklist's own commands, marked as the original's placeholders (not run as written)."""
+    ran: list[str] = []
+    for check in gate.checks:
+        # One line each: a reproduce command built from target data must not open a new
+        # Markdown block (or tick a box) by carrying newlines.
+        command = " ".join((check.reproduce or "").split())
+        if command and command not in ran:
+            ran.append(_printable(command))
+    out = [""]
+    if ran:
+        out += ["**Commands run** (reproduce each check exactly as this sign-off ran it):",
+                *_fenced(ran), ""]
+    if gate.gate.validation:
+        out += [f"**{gate.gate.validation_label}** (the original checklist's commands, "
+                "placeholders as written there — not run):",
+                *_fenced(list(gate.gate.validation)), ""]
+    return out
+
+
 def render(signoff: SignOff) -> str:
     """The checklist of an (already redacted) sign-off."""
     team = _team_layout(signoff)  # contract (issue 12): --release-checklist-source
@@ -126,16 +174,7 @@ def render(signoff: SignOff) -> str:
         out.append(f"_Status: {gate.status.replace('_', ' ')} — {md(str(gate.reason))}_")
         out.append("")
         out += [_item_line(item) for item in gate.items]
-        commands = list(gate.gate.validation)
-        for check in gate.checks:
-            # One line each: a reproduce command built from target data must not open a new
-            # Markdown block (or tick a box) by carrying newlines.
-            command = " ".join((check.reproduce or "").split())
-            if command and command not in commands:
-                commands.append(command)
-        longest = max((len(run) for c in commands for run in re.findall(r"`+", c)), default=0)
-        fence = "`" * max(3, longest + 1)
-        out += ["", f"**{gate.gate.validation_label}:**", f"{fence}bash", *commands, fence, ""]
+        out += _command_blocks(gate)
     # -- issue 10: Deployment Plan ... Success Criteria, in the checklist's order ----------------
     from .markdown_stages import render_stages
 
@@ -163,3 +202,33 @@ def render(signoff: SignOff) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def step_summary(signoff: SignOff) -> str:
+    """The short summary for a CI job page (``$GITHUB_STEP_SUMMARY``): verdict, gate table,
+    failures. The full checklist stays in the artifact."""
+    version = md(str(signoff.release.get("version") or "unknown"))
+    out = [f"### {VERDICT_ICON[signoff.verdict]} pytest-release {version}: {verdict_line(signoff)}",
+           "", f"**{signoff.recommendation}** — stage {md(signoff.stage)}; {md(signoff.reason)}", "",
+           "| Gate / stage | Status | Items | Checks | Failed | Not measured |",
+           "|---|---|---:|---:|---:|---:|"]
+    earned_states = ("passed", "waived", "attested")
+    for gate in signoff.gates:
+        earned = sum(1 for i in gate.items if i.status in earned_states)
+        failed = sum(1 for c in gate.checks if c.effective_outcome in ("failed", "error"))
+        unmeasured = sum(1 for c in gate.checks if not c.measured
+                         and c.effective_outcome in ("skipped", "passed"))
+        out.append(f"| {STATUS_ICON[gate.status]} {md(gate.gate.label)} {md(gate.gate.title)} "
+                   f"| {gate.status.replace('_', ' ')} | {earned}/{len(gate.items)} "
+                   f"| {len(gate.checks)} | {failed} | {unmeasured} |")
+    failures = [(g, c) for g in signoff.gates for c in g.checks
+                if c.effective_outcome in ("failed", "error")]
+    if failures:
+        out += ["", "**Failures**", ""]
+        for gate, check in failures[:50]:
+            bad = [fmt_measurement(m) for m in check.measurements if m.ok is False]
+            detail = "; ".join(code(b) for b in bad) or md(check.message or check.effective_outcome)
+            out.append(f"- {md(gate.gate.label)} {md(check.title)} ({code(check.nodeid)}): {detail}")
+        if len(failures) > 50:
+            out.append(f"- … {len(failures) - 50} more in the checklist artifact")
+    return "\n".join(out) + "\n\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 import html
 import re
 
-from support.run import gate, output, prepare
+from markdown_it import MarkdownIt
+from support.run import gate, prepare
+
 from pytest_release.gates import GATES
 from pytest_release.report.markdown import md
 
@@ -12,7 +14,7 @@ WEEK = 7 * 24 * 3600
 XSS_KEY = "feedback:<script>alert(1)</script>"
 BANNER = "`</code><script>alert(2)</script><img src=x onerror=alert(3)>"
 
-OUTCOMES_GATE = '''
+OUTCOMES_GATE = f'''
 import pytest
 
 pytestmark = pytest.mark.gate_api
@@ -40,14 +42,14 @@ def test_not_measured(evidence):
 
 @pytest.mark.release_item("metrics_labels")
 def test_measured_failure(evidence):
-    evidence.check("server banner", {banner!r}, "==", "redis")
+    evidence.check("server banner", {BANNER!r}, "==", "redis")
 
 
 @pytest.mark.release_item("stored_ttl")
 @pytest.mark.xfail(reason="known")
 def test_expected_failure(evidence):
     evidence.check("stored", 1, "==", 2)
-'''.format(banner=BANNER)
+'''
 
 
 def checklist_lines(pytester):
@@ -114,13 +116,20 @@ def test_markdown_has_the_layout_of_the_seed_checklist(redis_server, run_release
 
     start = lines.index(headings[0])
     block = lines[start:lines.index(headings[1])]
-    at = block.index("**Validation:**")
-    assert block[at + 1] == "```bash"
-    assert block[at + 2:at + 5] == ["redis-cli INFO keyspace", "redis-cli CONFIG GET maxmemory-policy",
-                                    "redis-cli CONFIG GET save"]
-    assert "```" in block[at + 5:]
-    assert any(line.startswith(f"redis-cli -u redis://127.0.0.1:{server.port}/0 ")
-               for line in block[at + 5:])  # the measured checks' own reproduce commands
+    # the commands this run ran, as run; then the checklist's own, marked as its placeholders
+    ran = block.index("**Commands run** (reproduce each check exactly as this sign-off ran it):")
+    original = block.index("**Validation** (the original checklist's commands, placeholders as "
+                           "written there — not run):")
+    assert ran < original
+    assert block[original + 1] == "```bash"
+    assert block[original + 2:original + 6] == [
+        "redis-cli INFO keyspace", "redis-cli CONFIG GET maxmemory-policy",
+        "redis-cli CONFIG GET save", "```"]
+    run_block = block[ran + 2:block.index("```", ran + 2)]
+    assert run_block and all(line.startswith(f"redis-cli -u redis://127.0.0.1:{server.port}/0 ")
+                             or line.startswith("grep ") for line in run_block), run_block
+    assert not {"redis-cli INFO keyspace"} & set(run_block)
+    assert_renders_without_stray_escapes(text)
 
     sign_off = lines[lines.index("## Sign-Off"):]
     assert "**Version**: v5.7.1  " in sign_off
@@ -160,6 +169,13 @@ def _inert(line: str) -> bool:
     return re.search(r"(?<!\\)<", outside) is None
 
 
+def assert_renders_without_stray_escapes(source):
+    """What CommonMark shows of the checklist carries no backslash the data did not have."""
+    stray = [c.content for t in MarkdownIt("commonmark").parse(source) for c in (t.children or [])
+             if c.type == "text" and "\\" in c.content]
+    assert not stray, stray
+
+
 def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
         redis_server, run_release, pytester, redis_release_args):
     server = redis_server(appendonly="yes")
@@ -197,4 +213,67 @@ def test_target_strings_are_escaped_in_html_and_inert_in_markdown(
         "the banner's measured value, its failure message and the keys found without TTL")
     for line in prose:
         assert _inert(line), line
-    assert "`</code>" not in "\n".join(lines)  # a backtick in the value cannot end its code span
+    # rendered by a CommonMark parser with raw HTML on: no tag, link or heading from the target
+    rendered = MarkdownIt("commonmark").render("\n".join(lines))
+    for tag in ("<script", "<img", "<a ", "<code><script"):
+        assert tag not in rendered
+    tokens = MarkdownIt("commonmark").parse("\n".join(lines))
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert not [h for h in headings if "alert(" in h]
+    spans = [c.content for t in tokens for c in (t.children or []) if c.type == "code_inline"]
+    # a backtick in the value cannot end its code span: the whole value is one span
+    assert f"server banner = {BANNER} (== redis)" in spans
+    assert_renders_without_stray_escapes("\n".join(lines))
+
+
+def test_terminal_table_and_not_measured_grouped_by_setting(redis_server, run_release, pytester,
+                                                            redis_release_args, monkeypatch):
+    """One row per gate and stage; each not-measured check listed once, by name, under the
+    setting that would measure it; the short CI summary lands in $GITHUB_STEP_SUMMARY."""
+    server = redis_server(appendonly="yes")
+    server.client().set("feedback:1", "{}", ex=60)
+    prepare(pytester, modules=("test_gate_redis.py", "test_gate_observability.py"))
+    step_summary = pytester.path / "step_summary.md"
+    step_summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    result, signoff = run_release(*redis_release_args(server),
+                                  modules=("test_gate_redis.py", "test_gate_observability.py"))
+    out = result.outlines
+    start = out.index(next(line for line in out if "release sign-off v5.7.1" in line))
+    assert out[start + 1].split() == ["gate", "/", "stage", "status", "items", "checks", "failed",
+                                      "not", "measured"]
+    table = out[start + 2:start + 2 + len(signoff["gates"])]
+    for row, g in zip(table, signoff["gates"]):
+        unmeasured = sum(1 for c in g["checks"] if not c["measured"]
+                         and c["outcome"] in ("skipped", "passed"))
+        earned = sum(1 for i in g["items"] if i["status"] in ("passed", "waived", "attested"))
+        assert row.split()[-4:] == [f"{earned}/{len(g['items'])}", str(len(g["checks"])),
+                                    str(sum(1 for c in g["checks"]
+                                            if c["outcome"] in ("failed", "error"))),
+                                    str(unmeasured)], (row, g["gate"])
+    obs = gate(signoff, "observability")
+    missing = [c for c in obs["checks"] if not c["measured"]]
+    assert len(missing) >= 5
+    head = out.index(next(line for line in out if line.startswith("not measured: ")))
+    groups = out[head + 1:out.index(next(line for line in out if line.startswith("verdict: ")))]
+    settings = [line.split(" — ")[0].strip() for line in groups if line.startswith("  ") and
+                not line.startswith("      ") and line.strip()]
+    assert "observability.prometheus_url" in settings
+    assert len(settings) == len(set(settings))  # one group per setting
+    listed = "\n".join(line for line in groups if line.startswith("      "))
+    for c in missing:  # every not-measured check named exactly once, with its test function
+        assert c["setting"] is None or c["setting"] in settings, c  # structured in the JSON
+        name = f"{c['item']} ({c['nodeid'].rsplit('::', 1)[-1]})"
+        assert listed.count(name) == 1, (name, listed)
+    alerts = [c for c in missing if c["item"] == "Alerts active"]
+    assert {c["setting"] for c in missing} >= {"observability.prometheus_url"}
+    assert len(alerts) >= 2 and len({c["nodeid"] for c in alerts}) == len(alerts)
+    # the reason text is shown once per group, not once per check
+    assert sum(1 for line in out if "observability.prometheus_url is not configured" in line) == 1
+
+    summary = step_summary.read_text()
+    assert summary.startswith("earlier step\n")  # appended, not overwritten
+    assert f"pytest-release v5.7.1: {signoff['verdict']}" in summary
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "Gate / stage" not in line]
+    assert len(rows) == len(signoff["gates"])
+    assert "## Pre-Deployment Gates" not in summary  # the short summary, not the checklist
