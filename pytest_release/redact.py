@@ -7,6 +7,7 @@ redacts the SignOff once with it; the runner redacts pytest's own reports with i
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
@@ -18,8 +19,68 @@ MASK = "***"
 MIN_SECRET_LENGTH = 4
 
 #: Query parameters that carry credentials (redis-py accepts ``?password=``).
-SECRET_QUERY_KEYS = frozenset({"password", "pass", "passwd", "token", "access_token", "api_key",
-                               "apikey", "secret", "auth"})
+SECRET_QUERY_KEYS = frozenset({"password", "pass", "passwd", "pwd", "token", "access_token",
+                               "refresh_token", "id_token", "private_token", "api_key", "apikey",
+                               "api-key", "key", "secret", "client_secret", "auth", "sig",
+                               "signature", "x-amz-signature", "x-amz-credential",
+                               "x-amz-security-token", "x-goog-signature", "session_token"})
+
+#: A secret at least this long also has its fragments masked: any run of FRAGMENT or more of
+#: its characters (what ``saferepr``'s ``head...tail`` truncation or a wrapped line leaves).
+FRAGMENT = 8
+FRAGMENT_MIN_SECRET = 12
+
+#: Shorter secrets are masked only as a whole word (never inside "REJECTED" or a JSON key).
+WORD_ONLY_BELOW = 8
+
+#: Control characters (C0 but tab, DEL, C1) and bidi overrides/isolates never reach a view.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e"
+                      "\u2066-\u2069]")
+
+
+def neutralise(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control character shown visibly as ``\\xNN`` / ``\\uNNNN`` (a
+    target's ESC, CR or newline can never move the cursor or forge a line)."""
+    def show(match: re.Match[str]) -> str:
+        ch = match.group(0)
+        if keep_newlines and ch == "\n":
+            return ch
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return _CONTROL.sub(show, text)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The forms a secret takes in reports: plain, URL/form-encoded, repr/JSON-escaped, base64."""
+    import base64
+    import json
+
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret, safe=""),
+             repr(secret)[1:-1], json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             secret.encode("unicode_escape").decode("ascii")}
+    raw = secret.encode("utf-8")
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(raw).decode("ascii")
+        forms.add(encoded)
+        forms.add(encoded.rstrip("="))
+    return {f for f in forms if f}
+
+
+def _mask_fragments(text: str, grams: frozenset[str]) -> str:
+    """Mask every run of ``text`` covered by FRAGMENT-long windows taken from a secret."""
+    covered = [False] * len(text)
+    for i in range(len(text) - FRAGMENT + 1):
+        if text[i:i + FRAGMENT] in grams:
+            covered[i:i + FRAGMENT] = [True] * FRAGMENT
+    if not any(covered):
+        return text
+    out: list[str] = []
+    for ch, hidden in zip(text, covered, strict=True):
+        if not hidden:
+            out.append(ch)
+        elif not out or out[-1] != MASK:
+            out.append(MASK)
+    return "".join(out)
 
 
 def map_strings(data: Any, fn: Callable[[str], str]) -> Any:
@@ -33,14 +94,29 @@ def map_strings(data: Any, fn: Callable[[str], str]) -> Any:
     return data
 
 
+def _word(form: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])")
+
+
 def redact(text: str, secrets: Collection[str]) -> str:
-    """``text`` with every secret (and its URL-encoded forms) replaced by ``***``."""
+    """``text`` with every secret (and its encoded forms, and fragments of long ones) masked.
+
+    Secrets shorter than WORD_ONLY_BELOW are masked only as whole words, so a password
+    ``JECT`` never turns ``REJECTED`` into ``RE***ED``.
+    """
+    grams: set[str] = set()
     for secret in sorted(secrets, key=len, reverse=True):
         if not secret:
             continue
-        # quote_plus: the form a secret takes in a query string or a form-encoded body
-        for form in {secret, quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")}:
-            text = text.replace(form, MASK)
+        for form in sorted(secret_forms(secret), key=len, reverse=True):
+            if len(form) < WORD_ONLY_BELOW:
+                text = _word(form).sub(MASK, text)
+            else:
+                text = text.replace(form, MASK)
+            if len(form) >= FRAGMENT_MIN_SECRET:
+                grams.update(form[i:i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+    if grams:
+        text = _mask_fragments(text, frozenset(grams))
     return text
 
 
