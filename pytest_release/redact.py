@@ -94,6 +94,24 @@ def map_strings(data: Any, fn: Callable[[str], str]) -> Any:
     return data
 
 
+_QUERY_CREDENTIAL = re.compile(
+    r"(?P<lead>[?&;](?:" + "|".join(re.escape(k) for k in sorted(SECRET_QUERY_KEYS, key=len,
+                                                                   reverse=True))
+    + r")=)(?P<value>[^&;#\s\"'<>]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]*:)(?P<value>[^@/\s\"'<>]+)@",
+                           re.IGNORECASE)
+
+
+def mask_credentials(text: str) -> str:
+    """Credentials a URL carries, whoever's URL it is: a ``user:password@`` password and the
+    values of credential query parameters (``token``, ``sig``, ``X-Amz-Signature``, ...)."""
+    if "=" in text:
+        text = _QUERY_CREDENTIAL.sub(lambda m: m.group("lead") + MASK, text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("lead") + MASK + "@", text)
+    return text
+
+
 def _word(form: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])")
 
@@ -117,13 +135,24 @@ def redact(text: str, secrets: Collection[str]) -> str:
                 grams.update(form[i:i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
     if grams:
         text = _mask_fragments(text, frozenset(grams))
-    return text
+    return mask_credentials(text)
 
 
 def redact_data(data: Any, secrets: Collection[str]) -> Any:
     """Mask secrets in every string before serialising, so that JSON escaping can never hide a
     secret from the mask, nor a mask break the JSON."""
-    return map_strings(data, lambda text: redact(text, secrets))
+    return _map_values(data, lambda text: redact(text, secrets))
+
+
+def _map_values(data: Any, fn: Callable[[str], str]) -> Any:
+    """``fn`` applied to every string value (never a key) of a JSON-like structure."""
+    if isinstance(data, str):
+        return fn(data)
+    if isinstance(data, dict):
+        return {k: _map_values(v, fn) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_map_values(v, fn) for v in data]
+    return data
 
 
 class Redactor:
@@ -138,11 +167,11 @@ class Redactor:
         return bool(self.secrets)
 
     def __call__(self, text: str) -> str:
-        return redact(text, self.secrets) if self.secrets else text
+        return redact(text, self.secrets)
 
     def data(self, data: Any) -> Any:
         """:meth:`__call__` applied to every string of a JSON-like structure."""
-        return redact_data(data, self.secrets) if self.secrets else data
+        return redact_data(data, self.secrets)
 
 
 def url_secrets(url: str) -> set[str]:
