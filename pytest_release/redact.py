@@ -38,6 +38,20 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e"
                       "\u2066-\u2069]")
 
 
+class Secret(str):
+    """A secret setting's value: a ``str`` (requests, headers and probes use it as is) whose
+    ``repr`` -- what pytest's assertion messages, ``saferepr`` and ``-l`` locals show -- never
+    holds it. :meth:`reveal` gives the plain ``str`` where it is sent."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
 def neutralise(text: str, *, keep_newlines: bool = False) -> str:
     """``text`` with every control character shown visibly as ``\\xNN`` / ``\\uNNNN`` (a
     target's ESC, CR or newline can never move the cursor or forge a line)."""

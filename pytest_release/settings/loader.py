@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..redact import MIN_SECRET_LENGTH, redact
+from ..redact import MIN_SECRET_LENGTH, Secret, redact
 from .kinds import KINDS, Context, KindError
 from .schema import SECTIONS, Settings
 
@@ -87,6 +87,7 @@ class _Builder:
         self.secrets.update(ctx.secrets)
         if meta["secret"] and isinstance(value, str) and value:
             self.secrets.add(value)
+            value = Secret(value)
         if meta["kind"] == "path" and f.name.endswith("_key_file") and value:
             self.secrets.update(key_file_secrets(value))
         return value
