@@ -7,6 +7,7 @@ redacts the SignOff once with it; the runner redacts pytest's own reports with i
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection
 from typing import Any
@@ -130,25 +131,32 @@ def _word(form: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])")
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled(secrets: frozenset[str]) -> tuple[tuple[str | re.Pattern[str], ...], frozenset[str]]:
+    """The forms to mask (longest first; short ones as whole-word patterns) and the fragments."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms |= secret_forms(secret)
+    ordered: list[str | re.Pattern[str]] = [
+        form if len(form) >= WORD_ONLY_BELOW else _word(form)
+        for form in sorted(forms, key=len, reverse=True)]
+    grams = frozenset(form[i:i + FRAGMENT] for form in forms if len(form) >= FRAGMENT_MIN_SECRET
+                      for i in range(len(form) - FRAGMENT + 1))
+    return tuple(ordered), grams
+
+
 def redact(text: str, secrets: Collection[str]) -> str:
     """``text`` with every secret (and its encoded forms, and fragments of long ones) masked.
 
     Secrets shorter than WORD_ONLY_BELOW are masked only as whole words, so a password
     ``JECT`` never turns ``REJECTED`` into ``RE***ED``.
     """
-    grams: set[str] = set()
-    for secret in sorted(secrets, key=len, reverse=True):
-        if not secret:
-            continue
-        for form in sorted(secret_forms(secret), key=len, reverse=True):
-            if len(form) < WORD_ONLY_BELOW:
-                text = _word(form).sub(MASK, text)
-            else:
-                text = text.replace(form, MASK)
-            if len(form) >= FRAGMENT_MIN_SECRET:
-                grams.update(form[i:i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+    forms, grams = _compiled(frozenset(secrets))
+    for form in forms:
+        text = text.replace(form, MASK) if isinstance(form, str) else form.sub(MASK, text)
     if grams:
-        text = _mask_fragments(text, frozenset(grams))
+        text = _mask_fragments(text, grams)
     return mask_credentials(text)
 
 
