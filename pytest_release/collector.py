@@ -334,6 +334,10 @@ class SignOffCollector:
                 contract=self.contract,  # contract (issue 12)
                 interrupted=self.interrupted,
             )
-            if self.settings.secrets:
-                self._signoff = self._signoff.redacted(self.settings.redact)
+            # the one pass: secrets masked and a target's control characters shown visibly
+            from .redact import neutralise
+
+            redact = self.settings.redactor
+            self._signoff = self._signoff.redacted(
+                lambda text: neutralise(redact(text), keep_newlines=True))
         return self._signoff

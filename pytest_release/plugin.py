@@ -156,8 +156,17 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[settings_key] = _load(config)
     index = config.stash[index_key] = CheckIndex(config)
     manager.register(index, "release-index")
+<<<<<<< HEAD
     manager.register(CheckRunner(settings.redactor, settings.release.check_deadline_s),
                      "release-runner")
+=======
+    manager.register(CheckRunner(settings.redactor), "release-runner")
+    from .hygiene import install_log_redaction, scrub_debug_file
+
+    install_log_redaction(settings.redactor)
+    if config.getoption("debug", None):
+        scrub_debug_file(config, settings.redactor)
+>>>>>>> secrets
     if worker:
         return
     from .selection import introspecting
@@ -193,6 +202,9 @@ def _handle_sigterm(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from .hygiene import uninstall_log_redaction
+
+    uninstall_log_redaction()
     for name in _PLUGINS:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
@@ -218,6 +230,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.hook.pytest_deselected(items=list(items))
     items[:] = []
     workeroutput[USAGE_ERROR_KEY] = message
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
+    """pytest-metadata's Environment table: credentials and known secrets masked."""
+    from .hygiene import scrub_metadata
+
+    settings = config.stash.get(settings_key, None)
+    from .redact import Redactor
+
+    scrub_metadata(metadata, settings.redactor if settings is not None else Redactor())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The metadata again, whatever plugin added values after ``pytest_metadata``."""
+    config = session.config
+    settings = config.stash.get(settings_key, None)
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is not None and settings is not None:
+        from .hygiene import scrub_metadata
+
+        scrub_metadata(metadata, settings.redactor)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

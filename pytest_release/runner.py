@@ -98,24 +98,29 @@ class CheckRunner:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if self.redact:
-            redact_report(report, self.redact)
+        redact_report(report, self.redact)
         return report
 
 
 def redact_report(report: pytest.TestReport, redact: Redactor) -> None:
-    """Keep secrets out of tracebacks and captured output, whatever printed them."""
+    """The one pass over pytest's own report: secrets masked (whole, encoded, fragments) and
+    control characters neutralised in the longrepr, captured sections and user properties."""
+    from .redact import neutralise
+
+    def clean(text: str) -> str:
+        return neutralise(redact(text), keep_newlines=True)
+
     if report.longrepr is not None:
         text = str(report.longrepr)
-        if redact(text) != text:
+        if clean(text) != text:
             if isinstance(report.longrepr, tuple):
                 path, lineno, message = report.longrepr
-                report.longrepr = (path, lineno, redact(str(message)))
+                report.longrepr = (path, lineno, clean(str(message)))
             else:
-                report.longrepr = redact(text)
-    report.sections = [(title, redact(body)) for title, body in report.sections]
+                report.longrepr = clean(text)
+    report.sections = [(title, clean(body)) for title, body in report.sections]
     report.user_properties = [
-        (key, redact(value) if isinstance(value, str) else value)
+        (key, clean(value) if isinstance(value, str) else value)
         for key, value in report.user_properties
     ]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..redact import MIN_SECRET_LENGTH, redact
+from ..redact import MIN_SECRET_LENGTH, Secret, redact
 from .kinds import KINDS, Context, KindError, duration_seconds
 from .schema import SECTIONS, Settings
 
@@ -48,7 +48,10 @@ class _Builder:
         self.problems: list[str] = []
         self.secrets: set[str] = set()
 
-    def interpolate(self, value: Any, where: str, env: Mapping[str, str]) -> Any:
+    def interpolate(self, value: Any, where: str, env: Mapping[str, str],
+                    identity: bool = False) -> Any:
+        """``${ENV}`` substituted; the values become secrets unless ``identity`` (the
+        ``[release]`` table: version, commit, image are what the sign-off is about)."""
         if isinstance(value, str) and _ENV_REF.search(value):
             def sub(match: re.Match[str]) -> str:
                 name = match.group(1)
@@ -58,13 +61,13 @@ class _Builder:
                         f"(export {name}=... or change the value)"
                     )
                     return ""
-                if len(env[name]) >= MIN_SECRET_LENGTH:
+                if len(env[name]) >= MIN_SECRET_LENGTH and not identity:
                     self.secrets.add(env[name])
                 return env[name]
 
             return _ENV_REF.sub(sub, value)
         if isinstance(value, list):
-            return [self.interpolate(v, where, env) for v in value]
+            return [self.interpolate(v, where, env, identity) for v in value]
         return value
 
     def convert(self, value: Any, f: dataclasses.Field[Any], where: str, base: Path) -> Any:
@@ -76,12 +79,32 @@ class _Builder:
             value = KINDS[meta["kind"]](value, ctx)
             _check_limits(value, meta, f.name)
         except KindError as exc:
-            self.problems.append(f"{where}: {exc}")
+            if meta["secret"]:  # never echo a secret of the wrong type
+                self.problems.append(f"{where}: {str(exc).split(',')[0]} (value not shown: "
+                                     "it is a secret)")
+            else:
+                self.problems.append(f"{where}: {exc}")
             return dataclasses.MISSING
         self.secrets.update(ctx.secrets)
         if meta["secret"] and isinstance(value, str) and value:
             self.secrets.add(value)
+            value = Secret(value)
+        if meta["kind"] == "path" and f.name.endswith("_key_file") and value:
+            self.secrets.update(key_file_secrets(value))
         return value
+
+
+def key_file_secrets(path: str) -> set[str]:
+    """A key file's contents and each PEM body line are secrets (a traceback or ``-l`` may
+    show any of them, whole or truncated)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    found = {text.strip()} if text.strip() else set()
+    found.update(line.strip() for line in text.splitlines()
+                 if len(line.strip()) >= 16 and not line.startswith("-----"))
+    return found
 
 
 #: Limits every number and duration obeys unless its setting declares its own: no setting of the
@@ -176,7 +199,7 @@ def load_settings(
                 hint = _closest(key, list(fields))
                 builder.problems.append(f"{where}: unknown key{hint}")
                 continue
-            value = builder.interpolate(value, where, env)
+            value = builder.interpolate(value, where, env, identity=name == "release")
             converted = builder.convert(value, fields[key], where, base)
             if converted is not dataclasses.MISSING:
                 values[key] = converted

@@ -33,3 +33,29 @@ def test_the_redactor_masks_encoded_forms_and_is_falsy_without_secrets():
     redact = Redactor({"p@ss/w0rd"})
     assert redact("a p%40ss%2Fw0rd b p@ss/w0rd") == "a *** b ***"
     assert not Redactor() and Redactor()("x") == "x"
+
+
+def test_fragments_encoded_forms_and_short_secrets():
+    from _pytest._io.saferepr import saferepr
+
+    token = "eyJhbGciOiJSUzI1NiJ9." + "x9Y8z7W6v5" * 70 + "'q\"uo\\te"
+    redact = Redactor({token, "JECT"})
+    shown = saferepr(token, maxsize=80)  # head...tail, the escaped form
+    assert "..." in shown and not any(token[i:i + 8] in redact(shown)
+                                      for i in range(len(token) - 7))
+    import base64
+    assert redact(base64.b64encode(token.encode()).decode()) == "***"
+    assert redact("verdict REJECTED; password JECT") == "verdict REJECTED; password ***"
+    assert redact("https://u:pw-anyone@h/x?a=1&sig=abc&key=k3y") == "https://u:***@h/x?a=1&sig=***&key=***"
+    assert Redactor({"verdict-secret-x"}).data({"verdict-secret-x": "verdict-secret-x"}) == {
+        "verdict-secret-x": "***"}  # keys never masked
+
+
+def test_neutralise_and_secret_repr():
+    from pytest_release.redact import Secret, neutralise
+
+    assert neutralise("a\x1b[2J\nb\x9b\u202e") == "a\\x1b[2J\\x0ab\\x9b\\u202e"
+    assert neutralise("a\nb\tc", keep_newlines=True) == "a\nb\tc"
+    secret = Secret("t0ken-value")
+    assert repr(secret) == "Secret('***')" and f"Bearer {secret}" == "Bearer t0ken-value"
+    assert type(secret.reveal()) is str
