@@ -156,17 +156,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = config.stash[settings_key] = _load(config)
     index = config.stash[index_key] = CheckIndex(config)
     manager.register(index, "release-index")
-<<<<<<< HEAD
     manager.register(CheckRunner(settings.redactor, settings.release.check_deadline_s),
                      "release-runner")
-=======
-    manager.register(CheckRunner(settings.redactor), "release-runner")
     from .hygiene import install_log_redaction, scrub_debug_file
 
     install_log_redaction(settings.redactor)
     if config.getoption("debug", None):
         scrub_debug_file(config, settings.redactor)
->>>>>>> secrets
     if worker:
         return
     from .selection import introspecting

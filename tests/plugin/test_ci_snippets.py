@@ -60,9 +60,8 @@ def _assert_artifacts(result: subprocess.CompletedProcess[str], job: Path,
                       artifacts: list[str]) -> None:
     out = result.stdout + result.stderr
     # only Gate 1 ran: the verdict is INCOMPLETE and the job must fail, with its reason
-    assert result.returncode == 1, out
-    assert ("--release-require-approval: exit status is non-zero because the verdict is "
-            "INCOMPLETE") in out
+    assert result.returncode == 11, out  # EXIT_INCOMPLETE (README "Exit status")
+    assert "exit status 11: a selected gate was not measured or not run (verdict INCOMPLETE)" in out
     for path in artifacts:
         assert (job / path).exists(), (path, out)
     for name in ("signoff.json", "checklist.md", "report.html", "junit.xml"):
