@@ -110,9 +110,13 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
     for gate, cells in rows:
         tr.write(_flat(cells[0].ljust(widths[0])) + "  ")
         tr.write(cells[1].ljust(widths[1]), **_MARKUP[gate.status])
-        line = "  " + _row(["", *cells[2:]], [0, *widths[2:]]).lstrip()
-        # a gate with no checks says why, in the JSON's words (deselected / none collected)
-        tr.line(line + (_flat(f"  ({gate.reason})") if not gate.checks else ""))
+        tr.line("  " + _row(["", *cells[2:]], [0, *widths[2:]]).lstrip())
+    # a gate with no checks says why, in the JSON's words (deselected / none collected)
+    unrun = [gate for gate, _ in rows if not gate.checks]
+    if unrun:
+        tr.line("")
+        for gate in unrun:
+            tr.line(_flat(f"  {gate.gate.label} {gate.gate.title}: {gate.reason}"))
 
     failures = [(g, c) for g in signoff.gates for c in g.checks
                 if c.effective_outcome in ("failed", "error")]
