@@ -10,7 +10,12 @@ import pytest
 
 from pytest_release.evidence import Evidence
 from pytest_release.probes.http_api import VALID_FEEDBACK, FeedbackApi, error_body
-from pytest_release.probes.jwt_cases import bad_claim_tokens, forged_tokens, read_signing_key
+from pytest_release.probes.jwt_cases import (
+    TokenMaterialError,
+    bad_claim_tokens,
+    forged_tokens,
+    read_signing_key,
+)
 from pytest_release.probes.payloads import bad_payloads
 from pytest_release.probes.redis import RedisProbe
 from pytest_release.settings import Settings
@@ -81,11 +86,17 @@ def _bad_input_sweep(feedback_api: FeedbackApi, examples: int) -> list[tuple[str
 def test_jwt_authentication_rejects_bad_tokens(feedback_api: FeedbackApi, api_token: str,
                                                release_settings: Settings,
                                                evidence: Evidence) -> None:
-    cases = forged_tokens(api_token)
     key_file = release_settings.api.signing_key_file
-    if key_file:
-        # Validly signed but invalid claims need a key the service trusts.
-        cases.update(bad_claim_tokens(api_token, read_signing_key(key_file)))
+    try:
+        cases = forged_tokens(api_token)
+        if key_file:
+            # Validly signed but invalid claims need a key the service trusts.
+            cases.update(bad_claim_tokens(api_token, read_signing_key(key_file)))
+    except TokenMaterialError as exc:
+        evidence.not_measured(str(exc))
+    except OSError as exc:
+        evidence.not_measured(f"api.signing_key_file cannot be read ({exc.strerror}): "
+                              "point it at the PEM key the service trusts")
     else:
         evidence.record("expired / not-yet-valid / issuer / audience cases",
                         "not sent: set api.signing_key_file to a key the service trusts")

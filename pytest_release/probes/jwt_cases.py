@@ -24,10 +24,33 @@ def _b64url_json(segment: str) -> dict[str, Any]:
     return decoded
 
 
+class TokenMaterialError(ValueError):
+    """Token or key material a setting supplied cannot be used; the message names the setting
+    and how to fix it, never the material itself."""
+
+
 def segments(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(header, claims, signature) of a compact JWS, without verifying anything."""
-    header, payload, signature = token.split(".")
-    return _b64url_json(header), _b64url_json(payload), signature
+    """(header, claims, signature) of a compact JWS, without verifying anything.
+
+    Raises ``TokenMaterialError`` when the token is not header.payload.signature with JSON
+    object segments (an opaque API key, a truncated or mangled token).
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenMaterialError(
+            f"api.token is not a JWT ({len(parts)} dot-separated segments, a compact JWS has 3): "
+            "the JWT check builds its forged tokens from a valid one; set api.token to a token "
+            "the service issues")
+    try:
+        header, claims = _b64url_json(parts[0]), _b64url_json(parts[1])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TokenMaterialError(
+            f"api.token is not a JWT (a segment is not base64url JSON: {type(exc).__name__}): "
+            "set api.token to a token the service issues") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise TokenMaterialError("api.token is not a JWT (header or claims are not JSON "
+                                 "objects): set api.token to a token the service issues")
+    return header, claims, parts[2]
 
 
 def forged_tokens(valid_token: str) -> dict[str, str | None]:
@@ -69,8 +92,13 @@ def bad_claim_tokens(valid_token: str, signing_key: bytes, *,
     base = {**claims, "iat": now - 60}
 
     def signed(extra: dict[str, Any]) -> str:
-        return str(jwt.encode({**base, **extra}, signing_key, algorithm="RS256",
-                              headers={"kid": header.get("kid")}))
+        try:
+            return str(jwt.encode({**base, **extra}, signing_key, algorithm="RS256",
+                                  headers={"kid": header.get("kid")}))
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise TokenMaterialError(
+                f"api.signing_key_file is not an RSA private key PyJWT can sign with "
+                f"({type(exc).__name__}): point it at the PEM key the service trusts") from None
 
     return {
         "expired": signed({"iat": now - 7200, "exp": now - 3600}),

@@ -250,3 +250,24 @@ def test_no_token_reaches_any_report_or_output(stack_factory, release_suite):
         for where, text in texts.items():
             assert token not in text, f"{name} found in {where}"
             assert signature not in text, f"{name}'s signature found in {where}"
+
+
+def test_malformed_token_or_key_material_is_not_measured_with_the_setting(
+        healthy_stack, release_suite, tmp_path):
+    """A non-JWT api.token, or a signing key file that is not a PEM key, ends the JWT check as
+    not measured naming the setting, never with a bare ValueError."""
+    run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", "-k", "jwt",
+                        stack=healthy_stack, release_set={"api.token": "opaque-api-key"})
+    jwt = run.check("api", "jwt")
+    assert jwt["measured"] is False, jwt
+    assert "not measured: api.token is not a JWT" in jwt["message"], jwt["message"]
+    assert "ValueError" not in run.output
+
+    bad_key = tmp_path / "key.pem"
+    bad_key.write_text("not a key\n")
+    run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", "-k", "jwt",
+                        stack=healthy_stack, release_set={"api.signing_key_file": str(bad_key)})
+    jwt = run.check("api", "jwt")
+    assert jwt["measured"] is False, jwt
+    assert "not measured: api.signing_key_file" in jwt["message"], jwt["message"]
+    assert "ValueError" not in run.output
