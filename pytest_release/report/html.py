@@ -12,97 +12,176 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..contract import item_notes, summary_lines, verdict_line  # contract (issue 12)
-from ..verdict import CheckRecord, SignOff
-from . import STATUS_ICON, fmt_value, source_text
+from ..verdict import CheckRecord, GateResult, SignOff
+from . import fmt_value, source_text
 
 if TYPE_CHECKING:
     from ..collector import SignOffCollector
 
 _CSS = """
 <style>
-.release-signoff{font-family:Helvetica,Arial,sans-serif;margin:0 0 1.5em 0}
+.release-signoff{font-family:Helvetica,Arial,sans-serif;margin:0 0 1.5em 0;color:#1a1a1a}
 .release-signoff .banner{padding:.8em 1em;border-radius:4px;font-size:1.3em;font-weight:bold;color:#fff}
-.release-signoff .APPROVED{background:#2e7d32}.release-signoff .REJECTED{background:#c62828}
-.release-signoff .INCOMPLETE{background:#ef6c00}
-.release-signoff table{border-collapse:collapse;width:100%;margin-top:.6em;font-size:.9em}
-.release-signoff th,.release-signoff td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
-.release-signoff tr.gate td{background:#f2f2f2;font-weight:bold}
-.release-signoff .st-passed{color:#2e7d32}.release-signoff .st-failed,.release-signoff .st-error{color:#c62828;font-weight:bold}
-.release-signoff .st-skipped,.release-signoff .st-incomplete,.release-signoff .st-not_run{color:#ef6c00}
-.release-signoff code{font-size:.85em;white-space:pre-wrap;word-break:break-all}
-.release-signoff .ok-false{color:#c62828;font-weight:bold}
+.release-signoff .banner.APPROVED{background:#1b5e20}.release-signoff .banner.REJECTED{background:#b71c1c}
+.release-signoff .banner.INCOMPLETE{background:#8a4b00}
+.release-signoff .recommendation{font-size:.75em;font-weight:normal;margin-left:1em}
+.release-signoff dl.identity{display:grid;grid-template-columns:max-content auto;gap:2px 12px;margin:.6em 0}
+.release-signoff dl.identity dt{font-weight:bold}.release-signoff dl.identity dd{margin:0}
+.release-signoff table{border-collapse:collapse;width:100%;margin-top:.6em;font-size:.9em;table-layout:fixed}
+.release-signoff th,.release-signoff td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+.release-signoff .chip{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:bold;font-size:.85em;white-space:nowrap}
+.release-signoff .chip::before{content:"";display:inline-block;width:.6em;height:.6em;border-radius:50%;margin-right:.4em;background:currentColor}
+.release-signoff .st-passed{background:#e8f5e9;color:#1b5e20}
+.release-signoff .st-failed,.release-signoff .st-error{background:#ffebee;color:#b71c1c}
+.release-signoff .st-incomplete,.release-signoff .st-skipped,.release-signoff .st-not_measured,.release-signoff .st-deviation{background:#fff3e0;color:#8a4b00}
+.release-signoff .st-not_run{background:#eceff1;color:#37474f}
+.release-signoff .st-waived,.release-signoff .st-attested{background:#e3f2fd;color:#0d47a1}
+.release-signoff tr.row-failed td{background:#ffebee}
+.release-signoff tr.check-head td{background:#f5f5f5;border-top:2px solid #999}
+.release-signoff pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f5f5f5;padding:4px;margin:2px 0;font-size:.85em}
+.release-signoff code{font-size:.85em;overflow-wrap:anywhere}
 .release-signoff img{max-width:720px;display:block;margin-top:4px}
+.release-signoff section.gate{margin-top:1.2em}
+.release-signoff button.copy{font-size:.75em;float:right}
+@media print{.release-signoff button.copy{display:none}.release-signoff section.gate{break-inside:avoid-page}
+.release-signoff details>*{display:block}#environment-header,#environment{break-before:page}}
 </style>
 """
 
-
-def _measurements(check: CheckRecord) -> tuple[str, str]:
-    measured, thresholds = [], []
-    for m in check.measurements:
-        cls = ' class="ok-false"' if m.ok is False else ""
-        measured.append(f"<div{cls}>{e(m.name)} = {e(fmt_value(m.value, m.unit))}</div>")
-        thresholds.append(
-            f"<div>{e(m.op)} {e(fmt_value(m.threshold, m.unit))}</div>" if m.op else "<div>—</div>"
-        )
-    return "".join(measured) or "—", "".join(thresholds) or "—"
+#: Human wording of the states (never the enum text).
+STATUS_WORD = {"passed": "passed", "failed": "failed", "incomplete": "incomplete",
+               "not_run": "not run", "error": "error", "skipped": "not measured",
+               "not_measured": "not measured", "deviation": "deviation", "waived": "waived",
+               "attested": "attested"}
+_EARNED = frozenset({"passed", "waived", "attested"})
+#: pytest-html puts its Environment table above the summary: move it after the results.
+_MOVE_ENVIRONMENT = ("<script>document.addEventListener('DOMContentLoaded',function(){"
+                     "['environment-header','environment'].forEach(function(i){"
+                     "var n=document.getElementById(i);if(n){document.body.appendChild(n);}});});"
+                     "</script>")
+_COPY = ('<button class="copy" type="button" onclick="navigator.clipboard&amp;&amp;'
+         'navigator.clipboard.writeText(this.nextElementSibling.textContent)">copy</button>')
 
 
 def e(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
-def render(signoff: SignOff) -> str:
-    """The sign-off block of an (already redacted) sign-off."""
+def chip(status: str) -> str:
+    return f'<span class="chip st-{e(status)}">{e(STATUS_WORD.get(status, status))}</span>'
 
-    release = signoff.release
-    rows = []
-    # contract (issue 12): an item's deviation / waiver / attestation beside its first check
-    item_notes_by_check: dict[str, list[str]] = {}
-    for gate in signoff.gates:
-        for item in gate.items:
-            notes = [f"{item.status}: {item.text}", *item_notes(item)] if item_notes(item) else []
-            if notes and item.checks:
-                item_notes_by_check.setdefault(item.checks[0].nodeid, []).extend(notes)
-    for gate in signoff.gates:
+
+def _rank(check: CheckRecord) -> int:
+    """Failures first, then what was not measured, then passes."""
+    if check.counts_as_failure:
+        return 0
+    return 1 if not check.measured else 2
+
+
+def _check_rows(check: CheckRecord, notes: list[str]) -> str:
+    outcome = check.effective_outcome
+    if outcome == "passed" and not check.measured:
+        outcome = "skipped"
+    failed = check.counts_as_failure
+    head_cls = "check-head row-failed" if failed else "check-head"
+    rows = [f'<tr class="{head_cls}" data-nodeid="{e(check.nodeid)}"><td colspan="5">'
+            f"<strong>{e(check.title)}</strong> <code>{e(check.nodeid)}</code>"
+            + (f"<div>{e(check.message)}</div>" if check.message else "")
+            + "".join(f'<div class="contract-note">{e(n)}</div>' for n in notes)
+            + (f'<div class="source">source: {e(source_text(check))}</div>' if check.source else "")
+            + f"</td><td>{chip(outcome)}</td></tr>"]
+    for m in check.measurements:
+        cls = "measurement row-failed" if m.ok is False else "measurement"
+        result = "—" if m.ok is None else chip("passed" if m.ok else "failed")
         rows.append(
-            f'<tr class="gate" data-gate="{e(gate.gate.id)}"><td colspan="2">{STATUS_ICON[gate.status]} '
-            f"{e(gate.gate.label)}: {e(gate.gate.title)}</td>"
-            f'<td class="st-{e(gate.status)}">{e(gate.status)}</td><td colspan="3">{e(gate.reason)}</td></tr>'
-        )
-        for check in gate.checks:
-            measured, thresholds = _measurements(check)
-            outcome = check.effective_outcome
-            label = outcome if check.measured or outcome != "passed" else "passed (no evidence)"
-            message = f"<div>{e(check.message)}</div>" if check.message else ""
-            message += "".join(f'<div class="contract-note">{e(n)}</div>'  # contract (issue 12)
-                               for n in item_notes_by_check.get(check.nodeid, []))
-            if check.source:
-                message += f'<div class="source">source: {e(source_text(check))}</div>'
-            pictures = "".join(
-                f'<img alt="{e(a.name)}" src="data:{e(a.media_type)};base64,'
-                f'{base64.b64encode(a.content.encode()).decode()}">'
-                for a in check.attachments if a.media_type.startswith("image/")
-            )
-            rows.append(
-                f'<tr class="check" data-nodeid="{e(check.nodeid)}"><td></td>'
-                f"<td>{e(check.title)}<div><code>{e(check.nodeid)}</code></div>{message}{pictures}</td>"
-                f'<td class="st-{e(outcome)}">{e(label)}</td><td>{measured}</td><td>{thresholds}</td>'
-                f"<td><code>{e(check.reproduce or '')}</code></td></tr>"
-            )
+            f'<tr class="{cls}"><td>{e(m.name)}</td><td>{e(m.subject or "")}</td>'
+            f"<td>{e(fmt_value(m.value, m.unit))}</td><td>{e(m.op or '')}</td>"
+            f"<td>{e(fmt_value(m.threshold, m.unit)) if m.op else ''}</td><td>{result}</td></tr>")
+    extra = ""
+    if check.reproduce:
+        extra += f"{_COPY}<pre class=\"reproduce\">{e(check.reproduce)}</pre>"
+    extra += "".join(
+        f'<img alt="{e(a.name)}" src="data:{e(a.media_type)};base64,'
+        f'{base64.b64encode(a.content.encode()).decode()}">'
+        for a in check.attachments if a.media_type.startswith("image/"))
+    if extra:
+        rows.append(f'<tr class="check-extra"><td colspan="6">{extra}</td></tr>')
+    return "".join(rows)
+
+
+_TABLE_HEAD = ('<table class="measurements"><colgroup><col style="width:26%"><col style="width:18%">'
+               '<col style="width:22%"><col style="width:6%"><col style="width:16%">'
+               '<col style="width:12%"></colgroup><thead><tr><th>Measured</th><th>Subject</th>'
+               "<th>Value</th><th>Op</th><th>Threshold</th><th>Result</th></tr></thead><tbody>")
+
+
+def _gate_section(gate: GateResult) -> str:
+    notes_by_check: dict[str, list[str]] = {}
+    for item in gate.items:  # contract (issue 12): notes beside the item's first check
+        notes = [f"{item.status}: {item.text}", *item_notes(item)] if item_notes(item) else []
+        if notes and item.checks:
+            notes_by_check.setdefault(item.checks[0].nodeid, []).extend(notes)
+    checks = sorted(gate.checks, key=_rank)
+    attention = [c for c in checks if _rank(c) < 2]
+    passed = [c for c in checks if _rank(c) == 2]
+    body = ""
+    if attention:
+        body += _TABLE_HEAD + "".join(_check_rows(c, notes_by_check.get(c.nodeid, []))
+                                      for c in attention) + "</tbody></table>"
+    if passed:
+        body += (f"<details><summary>{len(passed)} passed check{'s' if len(passed) != 1 else ''}"
+                 "</summary>" + _TABLE_HEAD
+                 + "".join(_check_rows(c, notes_by_check.get(c.nodeid, [])) for c in passed)
+                 + "</tbody></table></details>")
+    items = "".join(f'<li data-item="{e(i.id or "")}">{chip(i.status)} {e(i.text)}</li>'
+                    for i in gate.items)
+    return (f'<section class="gate" id="gate-{e(gate.gate.id)}" data-gate="{e(gate.gate.id)}">'
+            f"<h3>{e(gate.gate.label)}: {e(gate.gate.title)} {chip(gate.status)}</h3>"
+            f"<p>{e(gate.reason)}</p><ul class=\"items\">{items}</ul>{body}</section>")
+
+
+def _overview(signoff: SignOff) -> str:
+    rows = []
+    for gate in signoff.gates:
+        statuses = [i.status for i in gate.items]
+        rows.append(
+            f'<tr class="overview-row" data-gate="{e(gate.gate.id)}">'
+            f'<td><a href="#gate-{e(gate.gate.id)}">{e(gate.gate.label)}: {e(gate.gate.title)}</a></td>'
+            f"<td>{chip(gate.status)}</td>"
+            f"<td>{sum(1 for s in statuses if s in _EARNED)} / {len(statuses)}</td>"
+            f"<td>{len(gate.checks)}</td>"
+            f"<td>{sum(1 for c in gate.checks if c.counts_as_failure)}</td>"
+            f"<td>{sum(1 for c in gate.checks if not c.measured)}</td>"
+            f"<td>{statuses.count('deviation')}</td><td>{statuses.count('waived')}</td></tr>")
+    return ('<table class="overview"><thead><tr><th>Gate / stage</th><th>Status</th>'
+            "<th>Items earned</th><th>Checks</th><th>Failed</th><th>Not measured</th>"
+            "<th>Deviations</th><th>Waivers</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
+
+
+def render(signoff: SignOff) -> str:
+    """The sign-off block of an (already redacted) sign-off: verdict first, then the overview,
+    then one section per gate and stage with one row per measurement."""
+    release = signoff.release
+    when = ("signed off at" if signoff.approved else "generated at")
+    identity = [("Release", release.get("version") or "?"),
+                ("Commit", release.get("commit") or "not given"),
+                ("Image", release.get("image") or "not given"),
+                ("Stage", signoff.stage),
+                ("Recommendation", signoff.recommendation),
+                (when[0].upper() + when[1:], signoff.generated_at)]
     return (
-        _CSS
+        _CSS + _MOVE_ENVIRONMENT
         + '<section class="release-signoff" id="release-signoff">'
         + f'<div class="banner {e(signoff.verdict)}">Release {e(release.get("version") or "?")}: '
-        + f"{e(verdict_line(signoff))}</div>"  # contract (issue 12): APPROVED with waivers
-        + f"<p>{e(signoff.reason)}</p>"
-        + "<p>Commit <code>" + e(release.get("commit") or "not given") + "</code>"
-        + (f" · image <code>{e(release['image'])}</code>" if release.get("image") else "")
-        + f" · signed off at {e(signoff.generated_at)}</p>"
-        + "<table><thead><tr><th>Gate</th><th>Check</th><th>Outcome</th><th>Measured</th>"
-        + "<th>Threshold</th><th>Reproduce</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        + f"{e(verdict_line(signoff))}"  # contract (issue 12): APPROVED with waivers
+        + f'<span class="recommendation">{e(signoff.recommendation)}</span></div>'
+        + f'<p class="reason">{e(signoff.reason)}</p>'
+        + '<dl class="identity">' + "".join(f"<dt>{e(k)}</dt><dd><code>{e(v)}</code></dd>"
+                                            for k, v in identity) + "</dl>"
+        + _overview(signoff)
         + _contract_html(signoff, e)  # contract (issue 12)
+        + "".join(_gate_section(g) for g in signoff.gates)
         + "</section>"
     )
 

@@ -1,6 +1,7 @@
 """The self-contained pytest-html report, opened in headless Chromium (JS executed)."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,35 +61,52 @@ def test_signoff_block_renders_in_a_real_browser(redis_server, run_release, pyte
     banner = section.select("div", cls="banner")[0]
     assert signoff["verdict"] == "REJECTED"
     assert banner.classes == {"banner", "REJECTED"}
-    assert banner.text.strip() == "Release v5.7.1: REJECTED"
+    assert banner.text.strip().startswith("Release v5.7.1: REJECTED")
+    assert "DO NOT DEPLOY" in banner.text  # the recommendation beside the verdict
+    # the verdict comes before anything else of the report: pytest-html's environment and
+    # results table follow the sign-off (moved by the report's own script, which ran here)
+    page = dumped.stdout
+    assert page.index('id="release-signoff"') < page.index('id="environment"')
+    assert page.index('id="release-signoff"') < page.index('id="results-table"')
+    assert "signed off at" not in section.text.lower()  # only an APPROVED sign-off says so
 
-    rows = section.select("tr", cls="check")
+    overview = section.select("tr", cls="overview-row")
+    assert [r.attrs["data-gate"] for r in overview] == [g["id"] for g in signoff["gates"]]
+    assert len(overview) == 8  # six gates and two stages
+
     checks = [c for g in signoff["gates"] for c in g["checks"]]
-    assert len(rows) == len(checks) == 6
-    by_nodeid = {row.attrs["data-nodeid"]: row for row in rows}
-    assert set(by_nodeid) == {c["nodeid"] for c in checks}
-    for c in checks:
-        cells = by_nodeid[c["nodeid"]].select("td")
-        assert len(cells) == 6
-        assert f"st-{c['outcome']}" in cells[2].classes
-        measured = cells[3].text
-        for m in c["measurements"]:
-            assert f"{m['name']} = {fmt_value(m['value'], m['unit'])}" in measured
-        if c["measured"]:
-            assert measured != "—"
-        failing = {d.text for d in cells[3].select("div", cls="ok-false")}
-        assert failing == {f"{m['name']} = {fmt_value(m['value'], m['unit'])}"
-                           for m in c["measurements"] if m["ok"] is False}
+    heads = section.select("tr", cls="check-head")
+    assert {r.attrs["data-nodeid"] for r in heads} == {c["nodeid"] for c in checks}
+    rows = section.select("tr", cls="measurement")
+    assert len(rows) == sum(len(c["measurements"]) for c in checks) > 0  # one row each
+    failed_rows = [r for r in rows if "row-failed" in r.classes]
+    failing = [(m["name"], fmt_value(m["value"], m["unit"]))
+               for c in checks for m in c["measurements"] if m["ok"] is False]
+    assert failing and len(failed_rows) == len(failing)
+    for row, (name, value) in zip(failed_rows, failing):
+        cells = row.select("td")
+        assert cells[0].text == name and cells[2].text == value  # value beside its threshold
     ttl = next(c for c in checks if c["item_id"] == "ttl")
-    assert XSS_KEY in by_nodeid[ttl["nodeid"]].select("td")[3].text  # shown as text ...
+    ttl_head = next(r for r in heads if r.attrs["data-nodeid"] == ttl["nodeid"])
+    assert "row-failed" in ttl_head.classes
+    assert XSS_KEY in section.text  # shown as text ...
     for script in dom.select("script"):
         assert "alert(" not in script.text  # ... and never as markup
-    gate_rows = section.select("tr", cls="gate")
-    assert [r.attrs["data-gate"] for r in gate_rows] == [g["id"] for g in signoff["gates"]]
-    assert "failed" in gate_rows[0].text and gate(signoff, "redis")["status"] == "failed"
+    chips = section.select("span", cls="chip")
+    assert chips and all(not any(ord(ch) > 0x2000 for ch in c.text) for c in chips)  # no emoji
+    assert all(c.text.strip() != "not_run" for c in chips)  # human wording
+    redis_row = overview[0]
+    assert "failed" in redis_row.text and gate(signoff, "redis")["status"] == "failed"
 
     shot = tmp_path / "report.png"
-    taken = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1600",
+    taken = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,900",
                      "--hide-scrollbars", report.as_uri())
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("PYTEST_RELEASE_UPDATE_SCREENSHOT"):  # README's picture: docs/report.png
+        (Path(__file__).resolve().parents[2] / "docs" / "report.png").write_bytes(shot.read_bytes())
+
+    pdf = tmp_path / "report.pdf"  # the README's print-to-PDF command
+    printed = chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", report.as_uri())
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.read_bytes().count(b"/Type /Page") >= 2
