@@ -10,6 +10,7 @@ Two objects:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Generator
@@ -160,6 +161,9 @@ class SignOffCollector:
         #: controller's own record of the full set, should no worker live to ship its map.
         self.collected: dict[str, None] = {}
         self.interrupted = False
+        from .provenance import BundledIndex
+
+        self._bundled = BundledIndex(config.rootpath)
 
     # -- gathering -------------------------------------------------------------------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -298,6 +302,7 @@ class SignOffCollector:
                     attachments=tuple(attachments),
                     source=kind if kind in SOURCE_KINDS else None,
                     source_detail=source.get("detail") if kind in SOURCE_KINDS else None,
+                    bundled=self._bundled(nodeid),
                 )
             )
         for nodeid, message in self.collection_errors.items():
@@ -334,6 +339,10 @@ class SignOffCollector:
                 contract=self.contract,  # contract (issue 12)
                 interrupted=self.interrupted,
             )
+            from .provenance import active, suite_record
+
+            self._signoff = dataclasses.replace(self._signoff, provenance={
+                "suite": suite_record(), "active": active(self.config)})
             # the one pass: secrets masked and a target's control characters shown visibly
             from .redact import neutralise
 

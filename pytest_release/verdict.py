@@ -106,6 +106,9 @@ class CheckRecord:
     #: The check could not finish for reasons outside it (its xdist worker died, its module
     #: failed to import): an error that makes the gate incomplete, not failed.
     lost: bool = False
+    #: A bundled check (its file is the suite's, byte for byte) or a team's own (False); None
+    #: when not known (records built outside a run).
+    bundled: bool | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -167,6 +170,8 @@ class SignOff:
     gates: tuple[GateResult, ...]
     totals: Mapping[str, int] = field(default_factory=dict)
     contract: ContractResult | None = None  # contract (issue 12)
+    #: The suite and the run's conftests and plugins (provenance.py; DESIGN.md "Trust").
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def approved(self) -> bool:
@@ -267,6 +272,12 @@ class SignOff:
             # contract (issue 12): qualifier, verdict_line, deviations, waivers, attestations,
             # baseline, uncovered, checklist_source
             **signoff_extra(self),
+            # trust (issue 11, additive): the suite and its hashes, the team's own checks, and
+            # the conftests and plugins that were active
+            "suite": self.provenance.get("suite"),
+            "custom_checks": [c.nodeid for g in self.gates for c in g.checks
+                              if c.bundled is False],
+            "active": self.provenance.get("active"),
         }
 
 
@@ -285,6 +296,7 @@ def _check_dict(check: CheckRecord) -> dict[str, Any]:
         "message": check.message,
         "duration": round(check.duration, 3),
         "attachments": [a.to_dict() for a in check.attachments],
+        "bundled": check.bundled,
     }
 
 

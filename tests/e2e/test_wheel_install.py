@@ -197,3 +197,26 @@ def test_the_demo_runs_from_an_empty_directory(install, empty_dir, tmp_path):
     assert status["load"] != "passed", signoff["reason"]
     assert [d["setting"] for d in signoff["deviations"]] == ["load.duration"], signoff["deviations"]
     assert len(signoff["release"]["commit"]) >= 7  # the demo's release repo commit
+
+
+_SUITE_RECORD = ("import json; from pytest_release.provenance import suite_record; "
+                 "print(json.dumps(suite_record()))")
+
+
+def test_the_sign_off_says_whether_the_installed_suite_matches_its_recorded_hashes(install,
+                                                                                  empty_dir):
+    result = install.run("-c", _SUITE_RECORD, cwd=empty_dir, timeout=60)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["install"] == "wheel" and record["verified"] is True, record
+    assert record["modified"] == [] and record["added"] == []
+    # A bundled check edited in place (here a comment in the suite's __init__.py) no longer
+    # matches what the wheel recorded: the sign-off names the file.
+    target = next(install.venv.glob("lib/python*/site-packages/pytest_release/suite/__init__.py"))
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"\n# edited after install\n")
+        edited = json.loads(install.run("-c", _SUITE_RECORD, cwd=empty_dir, timeout=60).stdout)
+    finally:
+        target.write_bytes(original)
+    assert edited["verified"] is False and edited["modified"] == ["__init__.py"], edited
