@@ -171,7 +171,7 @@ def render(signoff: SignOff) -> str:
                 ("Recommendation", signoff.recommendation),
                 (when[0].upper() + when[1:], signoff.generated_at)]
     return (
-        _CSS + _MOVE_ENVIRONMENT
+        _CSS
         + '<section class="release-signoff" id="release-signoff">'
         + f'<div class="banner {e(signoff.verdict)}">Release {e(release.get("version") or "?")}: '
         + f"{e(verdict_line(signoff))}"  # contract (issue 12): APPROVED with waivers
@@ -210,4 +210,4 @@ class HtmlSignOff:
         collector = self.collector
         if collector.usage_error or collector.settings.release.version is None:
             return  # a refused run signs nothing off: no banner
-        prefix.append(render(collector.signoff()))
+        prefix.append(render(collector.signoff()) + _MOVE_ENVIRONMENT)
