@@ -136,10 +136,21 @@ def test_service_survives_dropped_redis_connections(redis_probe: RedisProbe,
             "needs the service: set api.url (and api.token) so the check can drop the service's "
             "Redis connections and see it recover; the suite's own client retries with backoff"
         )
+    if not release_settings.api.token:
+        evidence.not_measured(
+            "api.token is not configured: the check posts to the service before and after "
+            "dropping its Redis connections (set token = \"${API_TOKEN}\" in [api])"
+        )
     service: FeedbackApi = request.getfixturevalue("feedback_api")
     name = release_settings.redis.service_client_name
     warmup = service.post_feedback()
     evidence.record("warm-up POST status", warmup.status_code)
+    if warmup.status_code in (401, 403):
+        # The prerequisite failed, not the product: the check never got to drop a connection.
+        evidence.not_measured(
+            f"the service refused api.token ({warmup.status_code}) on the warm-up POST: set "
+            "api.token to a token the service accepts"
+        )
     connections = [c for c in redis_probe.clients() if c.get("name") == name]
     evidence.check(f"service connections named {name!r}", len(connections), ">=", 1,
                    reproduce=cli(redis_probe, f"CLIENT LIST | grep name={name}"))

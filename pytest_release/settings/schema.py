@@ -108,7 +108,8 @@ class LoadSettings:
     p95_ms: float = opt(120.0, "float", "P95 latency limit in ms", min=0.001)
     min_success_rate: float = opt(0.995, "rate", "lowest acceptable check success rate")
     think_time_ms: float = opt(100.0, "float", "pause of each VU between requests", min=0)
-    token: str | None = opt(None, "str", "bearer token for the load (default api.token)", secret=True)
+    token: str | None = opt(None, "str", "bearer token of the load's own caller (required; never "
+                            "api.token)", secret=True)
     timeout_s: float = opt(120.0, "float", "extra seconds k6 may run beyond the duration", min=1)
 
 
@@ -499,13 +500,14 @@ class Settings:
 
     @property
     def load_token(self) -> str | None:
-        """The bearer token of the load: ``load.token``, else ``api.token``."""
-        return self.load.token or self.api.token
+        """The bearer token of the load: ``load.token`` only. Never ``api.token``: the load
+        would spend that caller's rate-limit budget and the checks after it would get 429s."""
+        return self.load.token
 
     @property
     def load_token_variable(self) -> str:
         """The environment variable the load's reproduce command names for its token."""
-        return "LOAD_TOKEN" if self.load.token else "API_TOKEN"
+        return "LOAD_TOKEN"
 
     @property
     def rule_files(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pytest_release.verdict import EXIT_REJECTED, EXIT_INCOMPLETE
 from support.tools import missing_tool
-from support.stacks import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, item_text
+from support.stacks import API_ITEMS, API_SELECTION, K6_SCRIPT, LOAD_ITEMS, RETRY_NODE, item_text
 
 
 SUCCESS = (200, 201, 202)

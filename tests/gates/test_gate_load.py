@@ -149,3 +149,24 @@ def test_configured_k6_path_that_is_missing_is_not_replaced(real_k6, release_sui
     run = release_suite(*SELECTION, modules=MODULES, env={"LOAD_TOKEN": "token-never-sent"},
                         release_set={**NO_TARGET, "load.k6": "/nonexistent/k6"})
     _assert_k6_not_found(run, "/nonexistent/k6")
+
+
+def test_load_without_a_token_of_its_own_is_not_measured_never_spends_api_token(
+        real_k6, healthy_stack, release_suite):
+    """load.token unset: the load used to fall back to api.token, spend that caller's budget
+    and make the checks after it fail with 429s. Now it is not measured, naming load.token,
+    and the API checks of the same run still pass."""
+    run = release_suite("-m", "gate_load or gate_api", "tests_release/test_gate_load.py",
+                        "tests_release/test_gate_api.py", stack=healthy_stack,
+                        modules=("test_gate_load.py", "test_gate_api.py"),
+                        release_set={"load.token": None, "api.sweep_examples": "0"})
+
+    assert run.result.ret == 0, run.output
+    checks = run.checks("load")
+    assert set(checks) == set(LOAD_ITEMS)
+    for check in checks.values():
+        assert check["outcome"] == "skipped" and check["measured"] is False, check
+        assert check["message"].startswith("not measured: load.token is not set: the load "
+                                           "needs a bearer token of its own"), check["message"]
+    assert set(run.outcomes("api").values()) == {"passed"}
+    assert run.gate("load")["status"] == "incomplete"

@@ -87,7 +87,7 @@ def test_derived_urls_and_token_are_computed_once_in_settings(tmp_path):
     s = load(tmp_path, '[api]\nurl = "http://127.0.0.1:8080/"\ntoken = "api-token-1"\n')
     assert s.service_metrics_url == "http://127.0.0.1:8080/metrics/aiops"
     assert s.jwks_url == "http://127.0.0.1:8080/.well-known/jwks.json"
-    assert s.load_token == "api-token-1" and s.load_token_variable == "API_TOKEN"
+    assert s.load_token is None  # never api.token: the load would spend its rate-limit budget
     s = load(tmp_path, '[api]\nurl = "http://h:1"\nmetrics_url = "http://m:2/metrics"\n'
                        '[load]\ntoken = "load-token-2"\n[observability]\nrule_files = ["r.yml"]\n')
     assert s.service_metrics_url == "http://m:2/metrics"
