@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 import uuid
 from typing import Any
 
@@ -146,7 +147,36 @@ def test_rate_limit_answers_429_past_the_budget(feedback_api: FeedbackApi,
                              + "; done | sort | uniq -c")
     retry_after = response.headers.get("Retry-After", "") if response is not None else ""
     evidence.check("Retry-After seconds", int(retry_after) if retry_after.isdigit() else retry_after,
-                   ">", 0, unit="s")
+                   ">", 0, unit="s", soft=True)
+    if first_429 and release_settings.api.token:
+        _wait_out_a_shared_limit(feedback_api, int(retry_after) if retry_after.isdigit() else 0,
+                                 evidence)
+
+
+#: The longest the rate-limit check waits for the checks' own caller to be served again.
+RETRY_AFTER_WAIT_MAX_S = 60
+
+
+def _wait_out_a_shared_limit(feedback_api: FeedbackApi, retry_after: int,
+                             evidence: Evidence) -> None:
+    """A limit keyed by client address (not by token) also stops api.token's caller: then wait
+    out the measured Retry-After (at most RETRY_AFTER_WAIT_MAX_S) so the checks after this one
+    do not fail with 429s that this check caused."""
+    probe = feedback_api.post_feedback()
+    shared = probe.status_code == 429
+    evidence.record("api.token's caller limited too (limit shared, e.g. by address)", shared)
+    if not shared:
+        return
+    # Retry-After is whole seconds, rounded: wait again (within the bound) while still 429.
+    started = time.monotonic()
+    limit = started + RETRY_AFTER_WAIT_MAX_S
+    while probe.status_code == 429 and time.monotonic() < limit:
+        header = probe.headers.get("Retry-After", "")
+        wait = max(int(header) if header.isdigit() else retry_after, 1)
+        time.sleep(min(wait, max(limit - time.monotonic(), 0.0)))
+        probe = feedback_api.post_feedback()
+    evidence.record("waited out Retry-After", round(time.monotonic() - started, 1), unit="s")
+    evidence.record("api.token's caller after the wait", probe.status_code)
 
 
 @pytest.mark.release_item("error_codes")

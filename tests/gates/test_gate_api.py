@@ -271,3 +271,46 @@ def test_malformed_token_or_key_material_is_not_measured_with_the_setting(
     assert jwt["measured"] is False, jwt
     assert "not measured: api.signing_key_file" in jwt["message"], jwt["message"]
     assert "ValueError" not in run.output
+
+
+def test_retry_check_without_api_token_is_not_measured_not_a_401_failure(healthy_stack,
+                                                                          release_suite):
+    """api.url set, api.token unset: the retry check used to post without a token and fail on
+    the service's 401 — a configuration gap reported as a product failure."""
+    run = release_suite("-m", "gate_redis", RETRY_NODE, stack=healthy_stack,
+                        release_set={"api.token": None})
+
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
+    retry = run.check("redis", "retry")
+    assert retry["outcome"] == "skipped" and retry["measured"] is False, retry
+    assert retry["message"].startswith("not measured: api.token is not configured"), retry
+
+
+def test_retry_check_with_a_token_the_service_refuses_is_not_measured(healthy_stack,
+                                                                       release_suite):
+    run = release_suite("-m", "gate_redis", RETRY_NODE, stack=healthy_stack,
+                        env={"API_TOKEN": "not-a-jwt"})
+
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
+    retry = run.check("redis", "retry")
+    assert retry["outcome"] == "skipped" and retry["measured"] is False, retry
+    assert retry["message"].startswith(
+        "not measured: the service refused api.token (401) on the warm-up POST"), retry
+
+
+def test_rate_limit_shared_with_the_checks_caller_is_waited_out(stack_factory, release_suite):
+    """The rate-limit check spends the same budget as api.token (as a limit keyed by client
+    address does): it waits out the Retry-After it measured, so the checks after it still
+    pass instead of failing with 429s."""
+    stack = stack_factory(rate_limit=40, rate_window=3)
+    run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", stack=stack,
+                        release_set={"api.rate_limit_token": "${API_TOKEN}",
+                                     "api.sweep_examples": "0", "api.rate_limit_max": "60"})
+
+    assert run.result.ret == 0, run.output
+    assert run.outcomes("api") == dict.fromkeys(API_ITEMS, "passed")
+    measured = "api.token's caller limited too (limit shared, e.g. by address)"
+    assert run.measurement("api", "rate_limit", measured)["value"] is True
+    assert 1 <= run.measurement("api", "rate_limit", "waited out Retry-After")["value"] <= 7
+    assert run.measurement("api", "rate_limit", "api.token's caller after the wait")["value"] \
+        in SUCCESS
