@@ -307,7 +307,7 @@ def test_rate_limit_shared_with_the_checks_caller_is_waited_out(stack_factory, r
                         release_set={"api.rate_limit_token": "${API_TOKEN}",
                                      "api.sweep_examples": "0", "api.rate_limit_max": "60"})
 
-    assert run.result.ret == 0, run.output
+    assert run.result.ret == EXIT_INCOMPLETE, run.output  # deviations / not measured: 11
     assert run.outcomes("api") == dict.fromkeys(API_ITEMS, "passed")
     measured = "api.token's caller limited too (limit shared, e.g. by address)"
     assert run.measurement("api", "rate_limit", measured)["value"] is True

@@ -161,7 +161,7 @@ def test_load_without_a_token_of_its_own_is_not_measured_never_spends_api_token(
                         modules=("test_gate_load.py", "test_gate_api.py"),
                         release_set={"load.token": None, "api.sweep_examples": "0"})
 
-    assert run.result.ret == 0, run.output
+    assert run.result.ret == EXIT_INCOMPLETE, run.output  # deviations / not measured: 11
     checks = run.checks("load")
     assert set(checks) == set(LOAD_ITEMS)
     for check in checks.values():
