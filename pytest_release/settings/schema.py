@@ -95,6 +95,16 @@ class ApiSettings:
         ("source", "type", "severity"), "strlist", "exact label names of the feedback counter"
     )
     key_prefix: str = opt("feedback:", "str", "Redis key prefix of stored feedback records")
+    probe_label_values: tuple[str, ...] = opt(
+        ("source=api", "type=bug", "severity=low"), "keyvalues",
+        "label values (NAME=VALUE) the metrics-label check posts; values the API accepts "
+        "(default: the checklist's example payload)"
+    )
+
+    @property
+    def probe_labels(self) -> dict[str, str]:
+        """``probe_label_values`` as a mapping."""
+        return dict(parse_key_value(entry) for entry in self.probe_label_values)
 
 
 @dataclass(frozen=True)

@@ -314,3 +314,33 @@ def test_rate_limit_shared_with_the_checks_caller_is_waited_out(stack_factory, r
     assert 1 <= run.measurement("api", "rate_limit", "waited out Retry-After")["value"] <= 7
     assert run.measurement("api", "rate_limit", "api.token's caller after the wait")["value"] \
         in SUCCESS
+
+
+@pytest.mark.parametrize("values", ["source=ui,type=bug,severity=high",
+                                    "source=api,type=bug,severity=low"])  # the default
+def test_metrics_label_check_posts_the_configured_label_values(values, healthy_stack,
+                                                               release_suite):
+    """The probe values come from api.probe_label_values, not from one service's enumeration:
+    a non-default value the API accepts passes, and the increase is counted on that series."""
+    run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", "-k",
+                        "labelled", stack=healthy_stack,
+                        release_set={"api.probe_label_values": values})
+
+    assert run.result.ret == 0, run.output
+    assert run.outcomes("api") == {"metrics_labels": "passed"}
+    labels = dict(entry.split("=") for entry in values.split(","))
+    assert run.measurement("api", "metrics_labels",
+                           "probe label values (api.probe_label_values)")["value"] == labels
+    series = "aiops_feedback_total{" + ",".join(f"{k}={v!r}" for k, v in labels.items()) + "}"
+    assert run.measurement("api", "metrics_labels", f"{series} increase")["value"] == 3
+
+
+def test_metrics_label_values_the_api_refuses_are_not_measured(healthy_stack, release_suite):
+    run = release_suite("-m", "gate_api", "tests_release/test_gate_api.py", "-k",
+                        "labelled", stack=healthy_stack,
+                        release_set={"api.probe_label_values": "source=carrier-pigeon"})
+
+    assert run.result.ret == 0, run.output
+    check = run.check("api", "metrics_labels")
+    assert check["outcome"] == "skipped" and check["measured"] is False, check
+    assert "with api.probe_label_values" in check["message"], check["message"]
