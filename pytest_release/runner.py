@@ -168,6 +168,9 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the artifact from others
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -221,6 +224,8 @@ class SignOffWriter:
             except OSError as exc:
                 warnings.warn(ReleaseReportWarning(f"could not write {path}: {exc.strerror}"),
                               stacklevel=1)
+        if collector.settings.release.version is None:
+            return  # no release under sign-off: pytest's status stands
         summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_path:  # CI job page: a short summary (verdict, gate table, failures)
             try:
@@ -230,8 +235,6 @@ class SignOffWriter:
                 warnings.warn(ReleaseReportWarning(
                     f"could not append to GITHUB_STEP_SUMMARY={summary_path}: {exc.strerror}"),
                     stacklevel=1)
-        if collector.settings.release.version is None:
-            return  # no release under sign-off: pytest's status stands
         session.exitstatus = signoff.exit_status(
             session.exitstatus, requested=self.requested(),
             require_approval=bool(self.config.getoption("release_require_approval")))

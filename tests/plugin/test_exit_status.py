@@ -196,3 +196,21 @@ def test_sigint_under_xdist_knows_every_check_the_workers_collected(load_gate):
     assert nodeids == {"test_error_rate", "test_p95", "test_success_rate", "test_profile"}, load
     unfinished = [c for c in load["checks"] if c["nodeid"].endswith(("success_rate", "profile"))]
     assert all(c["outcome"] != "passed" for c in unfinished), unfinished
+
+
+def test_a_run_without_release_leaves_the_step_summary_alone(pytester, monkeypatch):
+    """pytest-release installed in a CI job whose other pytest runs sign nothing off: their
+    $GITHUB_STEP_SUMMARY gets no empty sign-off appended."""
+    summary = pytester.path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest_subprocess(*QUICK, "-p", "no:cacheprovider", "test_plain.py")
+    assert result.ret == 0, output(result)
+    assert summary.read_text() == "earlier step\n"
+
+
+def test_artifacts_are_written_with_the_umask_not_private(run_release, load_gate):
+    run = run_release(modules=())
+    mode = (run.outdir / "signoff.json").stat().st_mode & 0o777
+    assert mode & 0o044 == 0o044, oct(mode)  # readable by the CI's artifact uploader, as before
