@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .deviations import Deviation, by_item, show
+from .gates import status_words
 from .waivers import ACTIVE, EXPIRED, UNUSED, Attestation, Exceptions, Waiver
 
 if TYPE_CHECKING:
@@ -273,7 +274,10 @@ def apply(signoff: SignOff, contract: Contract) -> SignOff:
                 status = "failed"
             elif waived_failure:
                 rest = [c for c in it.checks if not c.counts_as_failure]
-                status = "waived" if all(c.measured for c in rest) else "not_measured"
+                if all(c.bundled is False for c in it.checks):
+                    status = "not_run"  # a waived custom check earns nothing (DESIGN.md, Trust)
+                else:
+                    status = "waived" if all(c.measured for c in rest) else "not_measured"
             if status in ("passed", "waived") and any(w is None for w in dws):
                 status = "deviation"
             elif status == "passed" and devs:
@@ -375,9 +379,12 @@ def _regate(g: GateResult, items: list[ItemResult], lines: Sequence[Any]) -> Gat
             or lines:
         status = "incomplete"
         parts = []
-        for label, wanted in (("not measured", "not_measured"), ("no check ran for", "not_run"),
-                              ("deviation not waived", "deviation")):
-            found = [_label(i) for i in items if i.status == wanted]
+        for label, wanted, custom in (
+                ("not measured", "not_measured", None), ("no check ran for", "not_run", False),
+                ("only custom checks ran for (a custom check never earns an item alone)",
+                 "not_run", True), ("deviation not waived", "deviation", None)):
+            found = [_label(i) for i in items if i.status == wanted
+                     and (custom is None or bool(i.checks) == custom)]
             if found:
                 parts.append(f"{label}: " + ", ".join(found))
         if lines:
@@ -407,7 +414,8 @@ def _verdict(pre: Sequence[GateResult], loose_lines: Sequence[Any],
     parts = []
     if not all(s == "passed" for s in statuses):
         parts.append("gate not passed: " + ", ".join(
-            f"{r.gate.number} {r.gate.title} ({r.status})" for r in pre if r.status != "passed"))
+            f"{r.gate.number} {r.gate.title} ({status_words(r.status)})" for r in pre
+            if r.status != "passed"))
     if loose_lines:
         parts.append("team checklist lines not covered: " + ", ".join(
             f"'{line.text}'" for line in loose_lines))

@@ -225,3 +225,8 @@ GATES_BY_MARKER: dict[str, Gate] = {g.marker: g for g in CATALOGUE}
 
 #: Marker that ties a check to the checklist line it earns.
 ITEM_MARKER = "release_item"
+
+
+def status_words(status: str) -> str:
+    """A status as people read it (``not_run`` → ``not run``), for reasons and views."""
+    return status.replace("_", " ")

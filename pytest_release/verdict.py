@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .gates import GATES, PRE_DEPLOYMENT, STAGE_ORDER, Gate
+from .gates import GATES, PRE_DEPLOYMENT, STAGE_ORDER, Gate, status_words
 
 if TYPE_CHECKING:  # contract (issue 12)
     from .contract import Contract, ContractResult, ItemNotes
@@ -310,6 +310,16 @@ def _item_status(checks: Sequence[CheckRecord], partly_deselected: bool = False)
     return "not_measured"
 
 
+def _earned_status(checks: Sequence[CheckRecord], partly_deselected: bool) -> str:
+    """A catalogue item's status (DESIGN.md, "Trust"): every check that names the item adds to
+    it (a failing custom check fails it), but only a bundled check earns it. A check whose origin
+    is unknown (``bundled is None``: a record built outside a run) is taken as bundled."""
+    status = _item_status(checks, partly_deselected)
+    if status != "failed" and checks and all(c.bundled is False for c in checks):
+        return "not_run"
+    return status
+
+
 def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int,
                  deselected_items: Collection[str | None] = ()) -> GateResult:
     by_item: dict[str | None, list[CheckRecord]] = {}
@@ -317,7 +327,7 @@ def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int,
         key = check.item if check.item in {i.id for i in gate.items} else None
         by_item.setdefault(key, []).append(check)
     items = [
-        ItemResult(i.id, i.text, _item_status(by_item.get(i.id, []), i.id in deselected_items),
+        ItemResult(i.id, i.text, _earned_status(by_item.get(i.id, []), i.id in deselected_items),
                    tuple(by_item.get(i.id, [])))
         for i in gate.items
     ]
@@ -327,6 +337,8 @@ def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int,
     failed = [c for c in checks if c.counts_as_failure]
     unmeasured = [c for c in checks if not c.measured]
     uncovered = [i for i in items if i.status == "not_run"]
+    unearned = [i for i in uncovered if i.checks]  # only custom checks ran for it
+    uncovered = [i for i in uncovered if not i.checks]
     if not checks:
         status = "not_run"
         reason = (
@@ -335,13 +347,16 @@ def _gate_result(gate: Gate, checks: Sequence[CheckRecord], deselected: int,
     elif failed:
         status = "failed"
         reason = "failed: " + ", ".join(_label(c) for c in failed)
-    elif unmeasured or uncovered or deselected:
+    elif unmeasured or uncovered or unearned or deselected:
         status = "incomplete"
         parts = []
         if unmeasured:
             parts.append("not measured: " + ", ".join(_label(c) for c in unmeasured))
         if uncovered:
             parts.append("no check ran for: " + ", ".join(i.text for i in uncovered))
+        if unearned:
+            parts.append("only custom checks ran for (a custom check never earns an item alone): "
+                         + ", ".join(i.text for i in unearned))
         if deselected:
             parts.append(f"{deselected} checks deselected")
         reason = "; ".join(parts)
@@ -403,7 +418,8 @@ def decide(
     else:
         verdict = "INCOMPLETE"
         reason = "gate not passed: " + ", ".join(
-            f"{r.gate.number} {r.gate.title} ({r.status})" for r in pre if r.status != "passed"
+            f"{r.gate.number} {r.gate.title} ({status_words(r.status)})" for r in pre
+            if r.status != "passed"
         )
     all_checks = [c for r in results for c in r.checks]
     totals = {o: sum(1 for c in all_checks if c.effective_outcome == o) for o in OUTCOMES}

@@ -38,6 +38,7 @@ _CSS = """
 .release-signoff .st-waived,.release-signoff .st-attested{background:#e3f2fd;color:#0d47a1}
 .release-signoff tr.row-failed td{background:#ffebee}
 .release-signoff tr.check-head td{background:#f5f5f5;border-top:2px solid #999}
+.release-signoff .custom{border:1px solid #6d4c41;color:#4e342e;border-radius:3px;padding:0 4px;font-size:85%}
 .release-signoff pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f5f5f5;padding:4px;margin:2px 0;font-size:.85em}
 .release-signoff code{font-size:.85em;overflow-wrap:anywhere}
 .release-signoff img{max-width:720px;display:block;margin-top:4px}
@@ -86,6 +87,8 @@ def _check_rows(check: CheckRecord, notes: list[str]) -> str:
     head_cls = "check-head row-failed" if failed else "check-head"
     rows = [f'<tr class="{head_cls}" data-nodeid="{e(check.nodeid)}"><td colspan="5">'
             f"<strong>{e(check.title)}</strong> <code>{e(check.nodeid)}</code>"
+            + (' <span class="custom" title="not a bundled check: adds to its gate, never earns '
+               'an item alone">custom check</span>' if check.bundled is False else "")
             + (f"<div>{e(check.message)}</div>" if check.message else "")
             + "".join(f'<div class="contract-note">{e(n)}</div>' for n in notes)
             + (f'<div class="source">source: {e(source_text(check))}</div>' if check.source else "")

@@ -75,6 +75,8 @@ def _item_line(item: ItemResult) -> str:
             line += f"  \n  {code(text)}"
     if item.status == "not_run" and not item.checks:
         line += " — no check ran"
+    elif item.status == "not_run":
+        line += " — only custom checks ran (a custom check never earns an item alone)"
     for note in item_notes(item):  # contract (issue 12): deviation, waiver, attestation
         line += f"  \n  {md(note)}"
     return line

@@ -129,6 +129,14 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
             source = f" [{source_text(check)}]" if check.source else ""
             tr.line(_flat(f"  {gate.gate.label} {_check_name(check)}{source}: {detail}"))
 
+    custom = [(g, c) for g in signoff.gates for c in g.checks if c.bundled is False]
+    if custom:  # DESIGN.md, "Trust": listed, adding to their gate, never earning an item alone
+        tr.line("")
+        tr.line(f"custom checks: {len(custom)} (not the bundled suite's: they add to a gate and "
+                "never earn an item alone)", bold=True)
+        for gate, check in custom:
+            tr.line(_flat(f"  {gate.gate.label} {check.nodeid}"))
+
     notes = [(g, i, n) for g in signoff.gates for i in g.items for n in item_notes(i)]
     if notes:  # contract (issue 12): deviation / waiver / attestation beside its item
         tr.line("")

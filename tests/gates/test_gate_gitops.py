@@ -5,77 +5,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pytest_release.verdict import EXIT_REJECTED
 
 # Imported here, before any pytester snapshot of sys.modules: pytester drops modules first
 # imported during a test, and neither cryptography's Rust bindings nor requests survive being
 # imported a second time in one process (the registry client imports requests lazily).
 import requests  # noqa: F401
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: F401
+from support.gitops import DIGEST, IMAGE, ITEMS, MODULES, Target, target_factory
 from support.run import check, gate, item_statuses, measurement, output
 
 from pytest_release.demo.gitops import (
-    FAULTS,
-    REPO_FAULTS,
     gitops_objects,
-    make_release_repo,
     start_gitops,
     write_snapshot,
 )
 from pytest_release.demo.k8s_api import KubeApiStandin
 from pytest_release.demo.registry import signed_demo_image
-
-MODULES = ("test_gate_gitops.py",)
-ITEMS = ("synced", "healthy", "canary", "rollback", "tag")
-IMAGE = "127.0.0.1:5000/cpt-ajan-backend"
-DIGEST = "sha256:" + "5e" * 32
-
-
-@dataclass
-class Target:
-    repo: Path
-    commit: str
-    signers: Path
-    snapshot: Path
-
-    def args(self, **overrides: str) -> list[str]:
-        values = {
-            "release.commit": self.commit[:7], "release.image": f"{IMAGE}@{DIGEST}",
-            "gitops.repo": str(self.repo), "gitops.allowed_signers": str(self.signers),
-            "cluster.snapshot_dir": str(self.snapshot), **overrides,
-        }
-        args: list[str] = []
-        for key, value in values.items():
-            if value:
-                # Quoted: an abbreviated SHA like 3548335 or 12e4567 would otherwise be read as
-                # a TOML number.
-                args += ["--release-set", f"{key}={json.dumps(value)}"]
-        return args
+from pytest_release.verdict import EXIT_REJECTED
 
 
 @pytest.fixture
 def gitops_target(tmp_path: Path) -> Callable[..., Target]:
     """``gitops_target(fault=None)``: a real release repository and a cluster snapshot at its
     release commit, with one fault of :data:`FAULTS` / :data:`REPO_FAULTS` switched on."""
-
-    made: list[Target] = []
-
-    def make(fault: str | None = None, *, digest: str = DIGEST, image: str = IMAGE) -> Target:
-        base = tmp_path / f"target{len(made)}"
-        repo, commit = make_release_repo(base / "deploy", "v5.7.1",
-                                         fault=fault if fault in REPO_FAULTS else None)
-        objects = gitops_objects(commit=commit, image_name=image, digest=digest,
-                                 fault=fault if fault in FAULTS else None)
-        snapshot = write_snapshot(base / "cluster", objects)
-        assert repo.allowed_signers is not None
-        made.append(Target(repo.path, commit, repo.allowed_signers, snapshot))
-        return made[-1]
-
-    return make
+    return target_factory(tmp_path)
 
 
 def _failed(signoff: dict) -> set[str]:

@@ -9,9 +9,11 @@ import sys
 import time
 
 import pytest
+from support.gitops import MODULES as GITOPS
+from support.gitops import target_factory
+from support.run import QUICK, VERSION, gate, output, prepare
 
 from pytest_release.verdict import EXIT_INCOMPLETE, EXIT_REJECTED
-from support.run import QUICK, VERSION, gate, output, prepare
 
 #: Gate 3's four items, each with a compared value: the gate can pass on its own.
 LOAD_GATE = """
@@ -63,15 +65,38 @@ def _signoff(path):
     return json.loads(path.read_text())
 
 
+@pytest.fixture
+def gitops_target(tmp_path):
+    """A real Gate 6 target: the bundled gate can pass (or fail) on its own."""
+    return target_factory(tmp_path)
+
+
 def test_a_selected_gate_that_passed_exits_0_and_approval_is_a_separate_contract(run_release,
-                                                                               load_gate):
-    run = run_release(modules=())
+                                                                               gitops_target):
+    target = gitops_target()
+    run = run_release("-m", "gate_gitops", *target.args(), modules=GITOPS)
     assert run.result.ret == 0, run.output
-    assert gate(run.signoff, "load")["status"] == "passed"
+    assert gate(run.signoff, "gitops")["status"] == "passed"
     assert run.signoff["verdict"] == "INCOMPLETE"  # five gates not run
-    strict = run_release("--release-require-approval", modules=())
+    strict = run_release("-m", "gate_gitops", "--release-require-approval", *target.args(),
+                         modules=GITOPS)
     assert strict.result.ret == EXIT_INCOMPLETE, strict.output
     assert "exit status 11: a selected gate was not measured or not run" in strict.output
+
+
+def test_custom_checks_alone_never_pass_a_gate(run_release, load_gate):
+    """DESIGN.md, "Trust": four marked tests of a team's own, one per item of Gate 3, each with a
+    passing comparison, add to the gate but earn none of its items."""
+    run = run_release(modules=())
+    assert run.result.ret == EXIT_INCOMPLETE, run.output
+    load = gate(run.signoff, "load")
+    assert load["status"] == "incomplete", load
+    assert {i["id"]: i["status"] for i in load["items"]} == dict.fromkeys(
+        ("error_rate", "p95", "success_rate", "profile"), "not_run")
+    assert "only custom checks ran for" in load["reason"]
+    assert all(c["bundled"] is False for c in load["checks"])
+    assert sorted(run.signoff["custom_checks"]) == sorted(c["nodeid"] for c in load["checks"])
+    assert "custom checks: 4 (not the bundled suite's" in run.output
 
 
 def test_a_failed_gate_exits_rejected(run_release, load_gate, monkeypatch):
@@ -100,10 +125,11 @@ def test_marker_with_no_checks_prints_the_table_and_never_exits_5(run_release, l
     assert "Gate 3 Load Test" in text and "deselected (4 checks)" in text
 
 
-def test_a_gate_with_no_checks_beside_one_that_ran_is_incomplete(run_release, load_gate):
-    run = run_release("-m", "gate_load or gate_security", modules=())
+def test_a_gate_with_no_checks_beside_one_that_ran_is_incomplete(run_release, gitops_target):
+    run = run_release("-m", "gate_gitops or gate_security", *gitops_target().args(),
+                      modules=GITOPS)
     assert run.result.ret == EXIT_INCOMPLETE, run.output
-    assert gate(run.signoff, "load")["status"] == "passed"
+    assert gate(run.signoff, "gitops")["status"] == "passed"
     security = gate(run.signoff, "security")
     assert security["status"] == "not_run"
     assert security["reason"] == "no checks collected for this gate"

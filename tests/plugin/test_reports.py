@@ -5,6 +5,8 @@ import html
 import re
 
 from markdown_it import MarkdownIt
+from support.gitops import MODULES as GITOPS
+from support.gitops import target_factory
 from support.run import gate, prepare
 
 from pytest_release.gates import GATES
@@ -138,25 +140,37 @@ def test_markdown_has_the_layout_of_the_seed_checklist(redis_server, run_release
     assert any(line.startswith("**RECOMMENDATION: DO NOT DEPLOY**") for line in sign_off)
 
 
-def test_box_is_ticked_only_for_a_measured_pass(run_release, pytester):
-    suite = prepare(pytester, modules=())
+def test_box_is_ticked_only_for_a_measured_pass(run_release, pytester, tmp_path):
+    """Gate 6's bundled checks against a real healthy target tick their boxes; a team's own
+    checks for Gate 2 (every outcome pytest has) tick none: a custom check never earns an item,
+    though its failure still fails the item."""
+    suite = prepare(pytester, modules=GITOPS)
     (suite / "test_gate_api.py").write_text(OUTCOMES_GATE)
-    result, signoff = run_release("--release-checklist", "checklist.md", modules=())
-    result.assert_outcomes(passed=3, skipped=1, failed=1, xfailed=1)
+    target = target_factory(tmp_path)()
+    result, signoff = run_release("--release-checklist", "checklist.md", *target.args(),
+                                  modules=GITOPS)
+    result.assert_outcomes(passed=3 + 6, skipped=1, failed=1, xfailed=1)  # Gate 6: 6 checks
     lines = checklist_lines(pytester)
     assert_boxes_follow_the_model(lines, signoff)
     ticked = [line for line in lines if line.startswith("- [x] ")]
-    assert ticked == [item_line(lines, "Zod schema validation active")]
-    for text, label in [("JWT authentication configured", "NOT MEASURED"),
-                        ("Rate limiting enabled", "NOT MEASURED"),
-                        ("Error handling proper 4xx codes", "NOT MEASURED"),
+    assert ticked == [item_line(lines, i["text"]) for i in gate(signoff, "gitops")["items"]]
+    for text, label in [("Zod schema validation active", "NOT RUN"),
+                        ("JWT authentication configured", "NOT RUN"),
+                        ("Rate limiting enabled", "NOT RUN"),
+                        ("Error handling proper 4xx codes", "NOT RUN"),
                         ("Metrics labeled correctly", "FAILED"),
                         ("Stored records expire within 7 days", "FAILED")]:
         assert item_line(lines, text).startswith(f"- [ ] {text} — **{label}**")
-    statuses = {i["id"]: i["status"] for i in gate(signoff, "api")["items"]}
-    assert statuses == {"schema": "passed", "jwt": "not_measured", "rate_limit": "not_measured",
-                        "error_codes": "not_measured", "metrics_labels": "failed",
+    assert "only custom checks ran" in item_line(lines, "Zod schema validation active")
+    api = gate(signoff, "api")
+    statuses = {i["id"]: i["status"] for i in api["items"]}
+    assert statuses == {"schema": "not_run", "jwt": "not_run", "rate_limit": "not_run",
+                        "error_codes": "not_run", "metrics_labels": "failed",
                         "stored_ttl": "failed"}
+    # what each check measured is still judged the same way: only a compared value counts
+    measured = {c["item_id"]: c["measured"] for c in api["checks"]}
+    assert measured == {"schema": True, "jwt": False, "rate_limit": False, "error_codes": False,
+                        "metrics_labels": True, "stored_ttl": True}
     # no box of an unrun gate is ticked
     assert all(line.startswith("- [ ] ") for line in lines
                if line.startswith("- [") and line not in ticked)

@@ -9,6 +9,8 @@ import json
 import pytest
 from support.run import gate, output, prepare
 
+from pytest_release.verdict import EXIT_INCOMPLETE, EXIT_REJECTED
+
 ALL_GATES = {
     "redis": ("ttl", "maxmemory", "aof", "persisted_config", "retry", "p95"),
     "api": ("schema", "jwt", "rate_limit", "error_codes", "metrics_labels", "stored_ttl"),
@@ -20,7 +22,8 @@ ALL_GATES = {
 
 
 def _passing_suite(pytester: pytest.Pytester) -> None:
-    """One measured, passing check per checklist item of all six gates."""
+    """One measured, passing check per checklist item of all six gates — a team's own checks,
+    not the bundled suite's (issue 11: 32 such tests gave APPROVED)."""
     suite = prepare(pytester, modules=())
     for gate_id, items in ALL_GATES.items():
         body = ["import pytest", f"pytestmark = pytest.mark.gate_{gate_id}"]
@@ -31,11 +34,34 @@ def _passing_suite(pytester: pytest.Pytester) -> None:
         (suite / f"test_gate_{gate_id}.py").write_text("\n".join(body) + "\n")
 
 
-def test_a_complete_passing_run_is_approved(run_release, pytester):
+def test_custom_checks_for_every_item_are_never_approved(run_release, pytester):
+    """DESIGN.md, "Trust": items are earned by the bundled checks; a marked test of a team's own
+    is listed as custom, adds to its gate and never earns an item alone."""
     _passing_suite(pytester)
     result, signoff = run_release("--release-require-approval", modules=())
-    assert result.ret == 0, output(result)
-    assert signoff["verdict"] == "APPROVED"
+    assert result.ret == EXIT_INCOMPLETE, output(result)
+    assert signoff["verdict"] == "INCOMPLETE"
+    for gate_id, items in ALL_GATES.items():
+        g = gate(signoff, gate_id)
+        assert g["status"] == "incomplete", g
+        assert {i["id"]: i["status"] for i in g["items"]} == dict.fromkeys(items, "not_run")
+        assert "only custom checks ran for" in g["reason"]
+    assert len(signoff["custom_checks"]) == sum(len(i) for i in ALL_GATES.values()) == 32
+    assert signoff["suite"]["version"]
+
+
+def test_a_failing_custom_check_still_fails_its_gate(run_release, pytester):
+    """Custom checks add requirements: a failure of one rejects, like a bundled check's."""
+    _passing_suite(pytester)
+    with open(pytester.path / "tests_release" / "test_gate_api.py", "a") as handle:
+        handle.write('@pytest.mark.release_item("jwt")\n'
+                     "def test_team_jwt_rule(evidence):\n"
+                     '    evidence.check("alg none status", 201, "==", 401)\n')
+    result, signoff = run_release(modules=())
+    assert result.ret == EXIT_REJECTED, output(result)
+    api = gate(signoff, "api")
+    assert api["status"] == "failed"
+    assert next(i for i in api["items"] if i["id"] == "jwt")["status"] == "failed"
 
 
 def test_leaving_a_check_out_by_node_id_is_never_approved(run_release, pytester):
@@ -53,7 +79,7 @@ def test_leaving_a_check_out_by_node_id_is_never_approved(run_release, pytester)
     api = gate(signoff, "api")
     assert api["status"] == "incomplete" and api["deselected"] == 1, api
     jwt_item = next(i for i in api["items"] if i["id"] == "jwt")
-    assert jwt_item["status"] == "not_measured"
+    assert jwt_item["status"] != "passed"
 
 
 def test_a_failure_on_one_worker_is_not_overwritten_by_a_pass_on_another(run_release, pytester):
@@ -140,7 +166,9 @@ def test_target_data_in_a_reproduce_command_cannot_add_checklist_lines(run_relea
     run_release("--release-checklist", "checklist.md", modules=())
     lines = (pytester.path / "checklist.md").read_text().splitlines()
     assert not [line for line in lines if line.startswith("- [x] **Trivy")]
-    assert [line for line in lines if line.startswith("- [x] Stored records expire")]
+    # a custom check ticks no box: the item's line is there, unticked, with the custom note
+    stored = [line for line in lines if line.startswith("- [ ] Stored records expire")]
+    assert stored and "only custom checks ran" in stored[0], lines
 
 
 def test_a_refused_run_leaves_no_stale_signoff(run_release, pytester):
@@ -166,6 +194,8 @@ def test_checklist_wording_shows_the_thresholds_in_force(run_release, pytester):
     # issue 12: a looser threshold never ticks a box; the wording keeps the checklist's numbers
     # and shows the ones in force beside them
     assert "- [x] Duration: 5s with 5 VUs" not in text
+    # (the check here is a custom one, so the item is not run; tests/plugin/test_contract.py
+    # shows the DEVIATION label on a bundled check)
     assert ("- [ ] Duration: 30s with 25 VUs (in force: load.duration 5s, load.vus 5 VUs — "
-            "deviations) — **DEVIATION**") in text
+            "deviations) — **NOT RUN**") in text
     assert "P95 latency: \\< 120ms (in force: 10000 ms — deviation)" in text  # escaped "<"
