@@ -160,7 +160,10 @@ def pytest_configure(config: pytest.Config) -> None:
                      "release-runner")
     from .hygiene import install_log_redaction, scrub_debug_file
 
-    install_log_redaction(settings.redactor)
+    if config.getoption("release") or settings.redactor:
+        # a release run (or one holding secrets): every log record is masked; another project's
+        # plain pytest run in the same environment keeps logging's own record factory
+        install_log_redaction(settings.redactor)
     if config.getoption("debug", None):
         scrub_debug_file(config, settings.redactor)
     if worker:

@@ -97,3 +97,28 @@ def test_a_secret_setting_of_the_wrong_type_is_not_echoed(run_release, pytester)
     assert run.result.ret == 4, run.output
     assert "api.token" in run.output and "expected a string" in run.output
     assert "918273645546372819" not in run.output
+
+
+def test_a_plain_pytest_run_keeps_loggings_own_record_factory(pytester):
+    """Installing pytest-release changes nothing for another project's run: the masking record
+    factory is installed by a release run only, and removed when it ends."""
+    pytester.makepyfile(test_plain=(
+        "import logging\n"
+        "def test_factory():\n"
+        "    assert logging.getLogRecordFactory() is logging.LogRecord\n"))
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:hypothesispytest")
+    assert result.ret == 0, output(result)
+
+
+def test_a_release_run_masks_log_records(run_release, pytester):
+    suite = prepare(pytester, modules=())
+    (suite / "test_gate_api.py").write_text(
+        "import logging\nimport pytest\npytestmark = pytest.mark.gate_api\n"
+        '@pytest.mark.release_item("jwt")\n'
+        "def test_factory(evidence):\n"
+        "    assert logging.getLogRecordFactory() is not logging.LogRecord\n"
+        '    record = logging.getLogger("x").makeRecord("x", 10, "f", 1, "GET /a?sig=%s", '
+        '("s3cr3t-sig-value",), None)\n'
+        '    evidence.check("masked", "s3cr3t-sig-value" in record.getMessage(), "==", False)\n')
+    run = run_release(modules=())
+    assert gate(run.signoff, "api")["checks"][0]["outcome"] == "passed", run.output
