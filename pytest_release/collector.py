@@ -57,7 +57,20 @@ def describe(item: pytest.Item) -> dict[str, Any] | None:
     if title is None:
         doc = getattr(getattr(item, "function", None), "__doc__", None)
         title = doc.strip().splitlines()[0] if doc and doc.strip() else item.name
-    return {"gate": gate.id, "item": item_id, "title": title}
+    return {"gate": gate.id, "item": item_id, "title": title, "replaced": replaced_fixtures(item)}
+
+
+def replaced_fixtures(item: pytest.Item) -> list[str]:
+    """The pytest-release fixtures this check uses in another definition (a conftest's or a
+    plugin's ``redis_probe``...): the check is then not the bundled one (DESIGN.md, "Trust")."""
+    info = getattr(item, "_fixtureinfo", None)
+    replaced = []
+    for name, defs in (getattr(info, "name2fixturedefs", None) or {}).items():
+        modules = [getattr(d.func, "__module__", "") or "" for d in defs]
+        ours = [m.split(".")[0] == "pytest_release" for m in modules]
+        if any(ours) and not ours[-1]:
+            replaced.append(name)
+    return sorted(replaced)
 
 
 class CheckIndex:
@@ -302,7 +315,8 @@ class SignOffCollector:
                     attachments=tuple(attachments),
                     source=kind if kind in SOURCE_KINDS else None,
                     source_detail=source.get("detail") if kind in SOURCE_KINDS else None,
-                    bundled=self._bundled(nodeid),
+                    bundled=self._bundled(nodeid) and not info.get("replaced"),
+                    replaced_fixtures=tuple(info.get("replaced") or ()),
                 )
             )
         for nodeid, message in self.collection_errors.items():

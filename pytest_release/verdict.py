@@ -109,6 +109,9 @@ class CheckRecord:
     #: A bundled check (its file is the suite's, byte for byte) or a team's own (False); None
     #: when not known (records built outside a run).
     bundled: bool | None = None
+    #: pytest-release fixtures the check used in another definition (a conftest's): such a
+    #: check is not bundled, whatever its file.
+    replaced_fixtures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -297,6 +300,7 @@ def _check_dict(check: CheckRecord) -> dict[str, Any]:
         "duration": round(check.duration, 3),
         "attachments": [a.to_dict() for a in check.attachments],
         "bundled": check.bundled,
+        "replaced_fixtures": list(check.replaced_fixtures),
     }
 
 

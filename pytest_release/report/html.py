@@ -89,6 +89,8 @@ def _check_rows(check: CheckRecord, notes: list[str]) -> str:
             f"<strong>{e(check.title)}</strong> <code>{e(check.nodeid)}</code>"
             + (' <span class="custom" title="not a bundled check: adds to its gate, never earns '
                'an item alone">custom check</span>' if check.bundled is False else "")
+            + (f' <span class="replaced">replaces the suite\'s fixtures: '
+               f'{e(", ".join(check.replaced_fixtures))}</span>' if check.replaced_fixtures else "")
             + (f"<div>{e(check.message)}</div>" if check.message else "")
             + "".join(f'<div class="contract-note">{e(n)}</div>' for n in notes)
             + (f'<div class="source">source: {e(source_text(check))}</div>' if check.source else "")

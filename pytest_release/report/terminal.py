@@ -135,7 +135,9 @@ def write(signoff: SignOff, tr: pytest.TerminalReporter) -> None:
         tr.line(f"custom checks: {len(custom)} (not the bundled suite's: they add to a gate and "
                 "never earn an item alone)", bold=True)
         for gate, check in custom:
-            tr.line(_flat(f"  {gate.gate.label} {check.nodeid}"))
+            why = (f" (replaces the suite's fixtures: {', '.join(check.replaced_fixtures)})"
+                   if check.replaced_fixtures else "")
+            tr.line(_flat(f"  {gate.gate.label} {check.nodeid}{why}"))
 
     notes = [(g, i, n) for g in signoff.gates for i in g.items for n in item_notes(i)]
     if notes:  # contract (issue 12): deviation / waiver / attestation beside its item

@@ -35,3 +35,28 @@ def test_bundled_and_custom_checks_are_told_apart(run_release, pytester):
     active = data["active"]
     assert active["conftests"] == [str(pytester.path / "conftest.py")], active
     assert any(p.startswith("pytest-release==") for p in active["plugins"]), active
+
+
+def test_a_check_whose_fixtures_a_conftest_replaces_earns_nothing(run_release, pytester,
+                                                                  tmp_path):
+    """The bundled Gate 6 file, byte for byte, against a real healthy target passes — until a
+    conftest replaces one of the suite's fixtures: then its checks are the team's, not ours."""
+    from support.gitops import MODULES, target_factory
+
+    target = target_factory(tmp_path)()
+    healthy = run_release("-m", "gate_gitops", *target.args(), modules=MODULES)
+    assert healthy.gate("gitops")["status"] == "passed", healthy.output
+    (pytester.path / "conftest.py").write_text(
+        "import pytest\n\n\n"
+        '@pytest.fixture(scope="session")\n'
+        "def release_settings(release_settings):  # could hand the checks anything\n"
+        "    return release_settings\n")
+    run = run_release("-m", "gate_gitops", *target.args(), modules=MODULES)
+    gitops = run.gate("gitops")
+    assert gitops["status"] == "incomplete", gitops
+    users = [c for c in gitops["checks"] if "release_settings" in c["replaced_fixtures"]]
+    assert users and all(c["bundled"] is False for c in users)
+    assert all(i["status"] in ("not_run", "passed") for i in gitops["items"])
+    assert any(i["status"] == "not_run" for i in gitops["items"])
+    assert "replaces the suite's fixtures: release_settings" in run.output
+    assert run.result.ret != 0
