@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -57,7 +58,12 @@ def describe(item: pytest.Item) -> dict[str, Any] | None:
     if title is None:
         doc = getattr(getattr(item, "function", None), "__doc__", None)
         title = doc.strip().splitlines()[0] if doc and doc.strip() else item.name
-    return {"gate": gate.id, "item": item_id, "title": title, "replaced": replaced_fixtures(item)}
+    from .provenance import is_bundled_file
+
+    replaced = replaced_fixtures(item)
+    bundled = is_bundled_file(Path(str(item.path))) and not replaced
+    return {"gate": gate.id, "item": item_id, "title": title, "bundled": bundled,
+            "replaced": replaced}
 
 
 def replaced_fixtures(item: pytest.Item) -> list[str]:
@@ -315,7 +321,7 @@ class SignOffCollector:
                     attachments=tuple(attachments),
                     source=kind if kind in SOURCE_KINDS else None,
                     source_detail=source.get("detail") if kind in SOURCE_KINDS else None,
-                    bundled=self._bundled(nodeid) and not info.get("replaced"),
+                    bundled=self._is_bundled(nodeid, info),
                     replaced_fixtures=tuple(info.get("replaced") or ()),
                 )
             )
@@ -329,6 +335,13 @@ class SignOffCollector:
                     lost=True,
                 ))
         return records
+
+    def _is_bundled(self, nodeid: str, info: Mapping[str, Any]) -> bool:
+        """From the collected item's own file (any rootdir, any worker); a record without it
+        (a lost check) falls back to the node id's file under the rootdir."""
+        if "bundled" in info:
+            return bool(info["bundled"])
+        return self._bundled(nodeid)
 
     def signoff(self) -> SignOff:
         """The sign-off of everything reported so far, redacted once (cached until the next

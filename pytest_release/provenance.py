@@ -77,6 +77,13 @@ def suite_record() -> dict[str, Any]:
             "verified": not modified and not added, "modified": modified, "added": added}
 
 
+@cache
+def is_bundled_file(path: Path) -> bool:
+    """Are these bytes one of the bundled check files' (by name and sha256)?"""
+    digest = _sha256(path)
+    return digest is not None and suite_digests().get(path.name) == digest
+
+
 class BundledIndex:
     """Is the file of a node id one of the bundled checks (the same bytes)? Cached per file."""
 

@@ -141,7 +141,9 @@ def test_evidence_is_recorded_as_junit_properties(run_release, pytester, xdist):
     names = [name for name, _ in props]
     assert "release.check" in names and "release.measurement" in names
     check = dict(props)["release.check"]
-    assert check == {"gate": "api", "item": "schema", "title": "Zod schema validation active"}
+    # a team's own check (FAKE_GATE is not a bundled file): it says so in the JUnit XML too
+    assert check == {"gate": "api", "item": "schema", "title": "Zod schema validation active",
+                     "bundled": False, "replaced": []}
     measurement = dict(props)["release.measurement"]
     assert measurement == {"name": "invalid bodies rejected", "value": 12, "unit": None, "op": "==",
                            "threshold": 12, "ok": True}
